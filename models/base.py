@@ -1,0 +1,73 @@
+"""The one interface every separator family implements.
+
+Evaluation and reporting only ever call :meth:`Separator.forward` (time domain in, time
+domain out) and the trainer only ever calls :meth:`Separator.training_loss`, so no code
+outside ``models`` needs to know which family it is holding.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from torch import Tensor, nn
+
+
+class Separator(nn.Module, abc.ABC):
+    """Base class of all separators: mixture ``[B, T]`` -> estimated sources ``[B, S, T]``.
+
+    Args:
+        n_src: number of sources ``S`` the model emits.
+        sample_rate: sampling rate of the waveforms in Hz (fixes e.g. STFT window sizes).
+    """
+
+    def __init__(self, n_src: int, sample_rate: int) -> None:
+        super().__init__()
+        if n_src < 1:
+            raise ValueError(f"n_src must be >= 1, got {n_src}")
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        self.n_src = int(n_src)
+        self.sample_rate = int(sample_rate)
+
+    @abc.abstractmethod
+    def forward(self, mixture: Tensor) -> Tensor:
+        """Separate a batch of mixtures.
+
+        Args:
+            mixture: ``[B, T]`` waveform (float, linear amplitude).
+
+        Returns:
+            ``[B, S, T]`` estimated source waveforms, exactly ``T`` samples for any ``T``,
+            output streams in the order the model emits them (no permutation solved).
+        """
+
+    @abc.abstractmethod
+    def training_loss(self, mixture: Tensor, sources: Tensor) -> Tensor:
+        """The scalar objective the trainer minimises.
+
+        Args:
+            mixture: ``[B, T]`` waveform.
+            sources: ``[B, S, T]`` reference waveforms (any speaker order; the loss is
+                permutation invariant).
+
+        Returns:
+            0-dim tensor, differentiable w.r.t. the trainable parameters.
+        """
+
+    def param_count(self) -> int:
+        """Number of trainable parameters (what the leaderboards plot on the x axis)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def _check_mixture(self, mixture: Tensor) -> None:
+        if mixture.dim() != 2:
+            raise ValueError(f"mixture must be [B, T], got shape {tuple(mixture.shape)}")
+
+    def _check_sources(self, mixture: Tensor, sources: Tensor) -> None:
+        self._check_mixture(mixture)
+        expected = (mixture.shape[0], self.n_src, mixture.shape[1])
+        if tuple(sources.shape) != expected:
+            raise ValueError(
+                f"sources must be [B, S, T] = {expected} to match the mixture and n_src, "
+                f"got {tuple(sources.shape)}"
+            )
+

@@ -1,0 +1,110 @@
+"""Permutation invariant training: frame-level PIT (Yu et al.) and utterance-level uPIT.
+
+Permutation convention everywhere: ``perm[..., i] = j`` means *output stream* ``i`` is
+assigned to *reference* ``j``. :func:`apply_permutation` reorders outputs into reference
+order with it.
+
+Both losses are the squared magnitude error of Kolbaek et al. (2017), eq. (7)/(8),
+normalised by the number of T-F bins and speakers ``F · N · S`` per utterance, then
+averaged over the batch. The ``S!`` permutations are enumerated, fine for ``S <= 3``
+(for larger ``S`` a Hungarian assignment would be needed).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+
+@lru_cache(maxsize=8)
+def _permutation_list(n_src: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(itertools.permutations(range(n_src)))
+
+
+def permutations(n_src: int, device: torch.device | str | None = None) -> Tensor:
+    """All ``S!`` permutations as a ``[P, S]`` long tensor, identity first."""
+    return torch.tensor(_permutation_list(n_src), dtype=torch.long, device=device)
+
+
+def pairwise_mse(est: Tensor, target: Tensor) -> Tensor:
+    """Frame-wise squared error between every output and every reference.
+
+    Args:
+        est: ``[B, S, F, N]`` estimates (e.g. masked mixture magnitudes ``M_s ⊙ |Y|``).
+        target: ``[B, S, F, N]`` references (e.g. :func:`~models.blocks.masks.mask_target`).
+
+    Returns:
+        ``[B, S, S, N]``: ``out[b, i, j, n] = mean_f (est[b, i, f, n] − target[b, j, f, n])²``.
+    """
+    if est.shape != target.shape or est.dim() != 4:
+        raise ValueError(f"est and target must both be [B, S, F, N], got {tuple(est.shape)} and {tuple(target.shape)}")
+    return (est.unsqueeze(2) - target.unsqueeze(1)).pow(2).mean(dim=3)
+
+
+def _permutation_costs(pairwise: Tensor) -> tuple[Tensor, Tensor]:
+    """``[B, S, S, N]`` -> (``[B, P, N]`` per-frame error summed over speakers, ``[P, S]`` perms)."""
+    n_src = pairwise.shape[1]
+    perms = permutations(n_src, pairwise.device)
+    outputs = torch.arange(n_src, device=pairwise.device).expand_as(perms)
+    # pairwise[:, outputs, perms] is [B, P, S, N]: error of output i against reference perm[p, i].
+    return pairwise[:, outputs, perms].sum(dim=2), perms
+
+
+def utterance_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """uPIT: one permutation per utterance, the one minimising the whole utterance's error.
+
+    Args:
+        est, target: ``[B, S, F, N]``.
+
+    Returns:
+        ``(loss, perm)``: 0-dim loss (mean over the batch of ``min_π Σ_{s,f,n} err / (F N S)``)
+        and ``perm`` ``[B, S]``, the chosen permutation per utterance.
+    """
+    costs, perms = _permutation_costs(pairwise_mse(est, target))  # [B, P, N]
+    n_src, n_frames = est.shape[1], est.shape[-1]
+    best, index = costs.sum(dim=-1).min(dim=1)  # [B]
+    return best.mean() / (n_frames * n_src), perms[index]
+
+
+def frame_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Frame-level PIT: the best permutation is chosen independently in every frame.
+
+    Its loss is never above uPIT's; the price is that output streams may swap speakers
+    from frame to frame (the "default assignment" problem uPIT removes).
+
+    Args:
+        est, target: ``[B, S, F, N]``.
+
+    Returns:
+        ``(loss, perm)``: 0-dim loss (mean over the batch of ``Σ_n min_π Σ_{s,f} err / (F N S)``)
+        and ``perm`` ``[B, N, S]``, the chosen permutation per frame.
+    """
+    costs, perms = _permutation_costs(pairwise_mse(est, target))  # [B, P, N]
+    n_src, n_frames = est.shape[1], est.shape[-1]
+    best, index = costs.min(dim=1)  # [B, N]
+    return best.sum(dim=-1).mean() / (n_frames * n_src), perms[index]
+
+
+def apply_permutation(x: Tensor, perm: Tensor) -> Tensor:
+    """Reorder output streams into reference order.
+
+    Args:
+        x: ``[B, S, ...]`` with frames last when ``perm`` is per frame (``[B, S, F, N]``).
+        perm: ``[B, S]`` (one per utterance) or ``[B, N, S]`` (one per frame), as returned
+            by :func:`utterance_pit_loss` / :func:`frame_pit_loss`.
+
+    Returns:
+        Same shape as ``x``; ``out[b, perm[b, i]] = x[b, i]`` (per frame for ``[B, N, S]``).
+    """
+    inverse = perm.argsort(dim=-1)  # inverse[..., j] = the output assigned to reference j
+    if perm.dim() == 2:
+        index = inverse.view(*inverse.shape, *([1] * (x.dim() - 2))).expand_as(x)
+        return x.gather(1, index)
+    if perm.dim() == 3:
+        index = inverse.transpose(1, 2)  # [B, S, N]
+        index = index.view(index.shape[0], index.shape[1], *([1] * (x.dim() - 3)), index.shape[2])
+        return x.gather(1, index.expand_as(x))
+    raise ValueError(f"perm must be [B, S] or [B, N, S], got shape {tuple(perm.shape)}")

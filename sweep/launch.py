@@ -1,0 +1,168 @@
+"""The driver: one process that hosts Optuna (through Ray Tune's OptunaSearch), runs the trials on
+Ray workers, and is the only writer of the database (Optuna's tables and ours).
+
+``launch`` both starts and resumes a study: it closes what a dead driver left running, counts
+the trials already finished, and runs only the ones still missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from sweep.spec import Spec
+from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
+
+log = logging.getLogger("sweep")
+
+
+@dataclasses.dataclass
+class Outcome:
+    study: str
+    planned: int
+    finished: int
+    failed: int
+    ran: int
+    best: float | None
+
+
+def data_root_for(spec: Spec, progress: TextIO | None = sys.stderr) -> Path:
+    """The dataset folder of the spec, building the embedded default when it is not cached."""
+    ds = spec.dataset
+    if ds.kind == "wsj0mix":
+        root = Path(ds.root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"dataset.root {root} is not a folder")
+        return root.resolve()
+    from sweep.data.synth import make_default_dataset
+
+    root = Path(ds.root) if ds.root else default_data_dir() / f"default-seed{ds.seed}-{ds.n_train}-{ds.n_valid}-{ds.n_test}"
+    return make_default_dataset(root, seed=ds.seed, n_train=ds.n_train, n_valid=ds.n_valid, n_test=ds.n_test,
+                                progress=_stage_printer(progress)).resolve()
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("SWEEP_DATA", "data")).expanduser()
+
+
+def _stage_printer(out: TextIO | None):
+    last = {"t": 0.0}
+
+    def show(stage: str, done: int, total: int) -> None:
+        if out is None:
+            return
+        t = time.monotonic()
+        if done == total or t - last["t"] > 2.0:
+            last["t"] = t
+            print(f"  data: {stage} {done}/{total}", file=out, flush=True)
+
+    return show
+
+
+def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurrent: int | None = None,
+           ray_address: str | None = None, out: TextIO | None = sys.stderr) -> Outcome:
+    """Run (or resume) ``spec`` until the study has ``spec.n_trials`` finished trials."""
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    from sweep import search
+    from sweep.progress import Progress, StoreWriter
+    from sweep.trial import run_trial
+
+    name = study_name or spec.study
+    store = Store(storage)
+    ostorage = search.optuna_storage(storage)
+    study_row = store.ensure_study(name, spec)
+    direction = "maximize" if spec.objective_mode == "max" else "minimize"
+    ostudy = optuna.create_study(storage=ostorage, study_name=name, direction=direction,
+                                 sampler=search.make_sampler(spec), load_if_exists=True)
+    closed = search.recover(ostudy)
+    store.fail_running(study_row.id, search.STALE_REASON)
+    if closed and out:
+        print(f"resume: {len(closed)} trial(s) left running by a stopped driver marked failed "
+              f"(numbers {closed}); their configurations run again", file=out, flush=True)
+    finished = search.finished_count(ostudy)
+    remaining = spec.n_trials - finished
+    if remaining <= 0:
+        if out:
+            print(f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run", file=out)
+        return _outcome(store, study_row.id, name, spec, ran=0)
+
+    data_root = data_root_for(spec, out)
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING, configure_logging=False,
+                 **({} if ray_address else {"num_cpus": os.cpu_count()}))
+
+    writer = StoreWriter(store, study_row.id, spec, ostudy)
+    searcher = search.SweepSearch(
+        space={k: d.to_optuna() for k, d in spec.searched().items()},
+        metric=spec.objective_metric, mode=spec.objective_mode, sampler=search.make_sampler(spec),
+        storage=ostorage, study_name=name, seed=spec.seed, on_ask=writer.on_ask)
+    writer.searcher = searcher
+    limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent or spec.max_concurrent)
+    if spec.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=_max_epochs(spec), grace_period=spec.asha_grace_period,
+                                  reduction_factor=spec.asha_reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    trainable = tune.with_parameters(
+        run_trial, family=spec.family, fixed=spec.fixed(), train=dataclasses.asdict(spec.train),
+        n_src=spec.n_src, sample_rate=spec.dataset.sample_rate, data_root=str(data_root), seed=spec.seed)
+    trainable = tune.with_resources(trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+    progress = Progress(store, study_row.id, spec.n_trials, finished, out)
+    runs_dir = Path(os.environ.get("SWEEP_RUNS", ".sweep/ray")).resolve()
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=limiter, scheduler=scheduler, num_samples=remaining,
+                                    metric=spec.objective_metric, mode=spec.objective_mode),
+        run_config=tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=str(runs_dir),
+                                  callbacks=[writer, progress], verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    if out:
+        print(f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
+              f"{max_concurrent or spec.max_concurrent} at a time; storage {storage}", file=out, flush=True)
+    tuner.fit()
+    progress.close()
+    return _outcome(store, study_row.id, name, spec, ran=remaining)
+
+
+def _max_epochs(spec: Spec) -> int:
+    dom = spec.space.get("train.epochs")
+    if dom is not None and not dom.is_fixed:
+        return int(max(dom.grid_values()))
+    return spec.train.epochs
+
+
+def _outcome(store: Store, study_id: int, name: str, spec: Spec, ran: int) -> Outcome:
+    counts = store.counts(study_id)
+    best = [t.valid_si_snri for t in store.trials(study_id) if t.status == COMPLETE and t.valid_si_snri is not None]
+    return Outcome(name, spec.n_trials, counts[COMPLETE] + counts[PRUNED], counts[FAILED], ran,
+                   max(best) if best else None)
+
+
+def spec_for_study(store: Store, name: str) -> Spec:
+    """Re-read the spec stored with a study (so ``sweep resume NAME`` needs no file)."""
+    from sweep.spec import parse_spec
+
+    row = store.study(name)
+    if row is None:
+        known = ", ".join(s.name for s in store.studies()) or "none"
+        raise KeyError(f"no study named {name!r} in this database (known: {known})")
+    return parse_spec(row.spec_yaml, row.spec_path)
+
+
+def row_params(params: dict[str, Any]) -> dict[str, Any]:
+    return dict(params)
+
+
+__all__ = ["launch", "Outcome", "spec_for_study", "data_root_for", "now"]

@@ -1,0 +1,429 @@
+"""Search-space YAML: parse and validate a study before anything runs.
+
+A spec names a study, a dataset, a separator family, the parameter domains to search, the
+training budget, the objective, the sampler, the scheduler and the number of trials. Every
+error names the file, the line and the key path (``file:line: key.path: message``), so a
+researcher can jump to it; nothing is written to any database before validation passes.
+
+Domains (under ``params`` for the family's hyperparameters, and for any ``train`` key)::
+
+    mask: PSM                         # fixed value
+    mask: {choice: [AM, PSM, NPSM]}   # categorical
+    num_layers: {int: [1, 4]}         # integer range, inclusive; optional step / log
+    dropout: {float: [0.0, 0.5]}      # uniform float range
+    lr: {log_float: [1.0e-4, 1.0e-2]} # log-uniform float range
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DOMAIN_KINDS = ("choice", "int", "float", "log_float")
+SAMPLERS = ("grid", "tpe", "random")
+SCHEDULERS = ("none", "asha")
+DATASET_KINDS = ("default", "wsj0mix")
+OBJECTIVE_METRICS = ("valid_si_snri",)
+
+
+class SpecError(ValueError):
+    """A spec problem located at ``file:line`` and a dotted key path."""
+
+    def __init__(self, file: str, line: int | None, key: str, message: str) -> None:
+        self.file, self.line, self.key, self.message = file, line, key, message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """One searched (or fixed) parameter. ``kind`` is 'fixed' or one of DOMAIN_KINDS."""
+
+    kind: str
+    values: tuple[Any, ...] = ()  # the fixed value (1 item) or the choices
+    low: float | None = None
+    high: float | None = None
+    step: int | None = None
+    log: bool = False
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.kind == "fixed" or (self.kind == "choice" and len(self.values) == 1)
+
+    def fixed_value(self) -> Any:
+        return self.values[0]
+
+    def to_optuna(self):  # -> optuna.distributions.BaseDistribution
+        import optuna.distributions as d
+
+        if self.kind == "choice":
+            return d.CategoricalDistribution(list(self.values))
+        if self.kind == "int":
+            return d.IntDistribution(int(self.low), int(self.high), log=self.log, step=self.step or 1)
+        return d.FloatDistribution(float(self.low), float(self.high), log=self.kind == "log_float")
+
+    def grid_values(self) -> list[Any]:
+        if self.kind in ("fixed", "choice"):
+            return list(self.values)
+        if self.kind == "int" and not self.log:
+            return list(range(int(self.low), int(self.high) + 1, self.step or 1))
+        raise ValueError(f"a {self.kind} range has no finite grid")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    kind: str = "default"
+    root: str | None = None  # None: the embedded default under the data cache
+    seed: int = 0
+    n_train: int = 2000
+    n_valid: int = 200
+    n_test: int = 150
+    sample_rate: int = 8000
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    """The training budget; every key may also be a searched Domain (see ``Spec.space``)."""
+
+    epochs: int = 4
+    segment_s: float = 2.0
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    max_train_mixtures: int | None = None  # cap per epoch (None: the whole train split)
+    max_eval_utterances: int | None = None  # cap per test condition (None: all)
+    num_threads: int = 1  # torch threads inside one trial
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    path: str
+    study: str
+    family: str
+    n_src: int
+    seed: int
+    dataset: DatasetSpec
+    space: dict[str, Domain]  # flat: model hyperparameters by name, training keys as "train.<key>"
+    train: TrainSpec  # fixed training values (searched keys hold their defaults here)
+    objective_metric: str
+    objective_mode: str
+    sampler: str
+    scheduler: str
+    asha_grace_period: int
+    asha_reduction_factor: int
+    n_trials: int
+    max_concurrent: int
+    cpus_per_trial: float
+    gpus_per_trial: float
+    text: str  # the YAML as written, stored with the study
+
+    def searched(self) -> dict[str, Domain]:
+        return {k: d for k, d in self.space.items() if not d.is_fixed}
+
+    def fixed(self) -> dict[str, Any]:
+        return {k: d.fixed_value() for k, d in self.space.items() if d.is_fixed}
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {k: d.grid_values() for k, d in self.searched().items()}
+
+    def grid_size(self) -> int:
+        return math.prod(len(v) for v in self.grid().values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing with line numbers: compose the YAML into nodes (which carry marks), then walk them.
+
+
+class _Reader:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, node: yaml.Node | None, key: str, message: str) -> SpecError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return SpecError(self.file, line, key, message)
+
+    def mapping(self, node: yaml.Node, key: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, key, f"expected a mapping, got {_describe(node)}")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for k, v in node.value:
+            name = str(k.value)
+            if name in out:
+                raise self.fail(k, _join(key, name), "duplicate key")
+            out[name] = (k, v)
+        return out
+
+    def check_keys(self, items: dict, allowed, key: str) -> None:
+        for name, (knode, _) in items.items():
+            if name not in allowed:
+                raise self.fail(knode, _join(key, name), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def scalar(self, node: yaml.Node, key: str, typ: type | tuple, *, positive: bool = False,
+               allow_none: bool = False) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, key, f"expected a {_tname(typ)}, got {_describe(node)}")
+        value = yaml.safe_load(yaml.serialize(node))
+        if value is None and allow_none:
+            return None
+        types = typ if isinstance(typ, tuple) else (typ,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise self.fail(node, key, f"expected a {_tname(typ)}, got {value!r}")
+        if positive and value <= 0:
+            raise self.fail(node, key, f"must be > 0, got {value!r}")
+        return value
+
+    def value(self, node: yaml.Node) -> Any:
+        return yaml.safe_load(yaml.serialize(node))
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return repr(yaml.safe_load(yaml.serialize(node)))
+
+
+def _tname(typ: type | tuple) -> str:
+    types = typ if isinstance(typ, tuple) else (typ,)
+    names = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _domain(r: _Reader, node: yaml.Node, key: str) -> Domain:
+    if isinstance(node, yaml.ScalarNode):
+        return Domain("fixed", (r.value(node),))
+    if isinstance(node, yaml.SequenceNode):
+        raise r.fail(node, key, "a list is ambiguous; write {choice: [...]} for a categorical domain")
+    items = r.mapping(node, key)
+    kinds = [k for k in items if k in DOMAIN_KINDS]
+    if len(kinds) != 1:
+        raise r.fail(node, key, f"a domain needs exactly one of {', '.join(DOMAIN_KINDS)}")
+    kind = kinds[0]
+    r.check_keys(items, {kind, "step", "log"} if kind == "int" else {kind}, key)
+    knode, vnode = items[kind]
+    vkey = _join(key, kind)
+    if not isinstance(vnode, yaml.SequenceNode):
+        raise r.fail(vnode, vkey, f"expected a list, got {_describe(vnode)}")
+    values = [r.value(v) for v in vnode.value]
+    if kind == "choice":
+        if not values:
+            raise r.fail(vnode, vkey, "empty domain: give at least one choice")
+        if len(set(map(repr, values))) != len(values):
+            raise r.fail(vnode, vkey, "choices repeat a value")
+        for v, vn in zip(values, vnode.value):
+            if not isinstance(v, (str, int, float, bool)) and v is not None:
+                raise r.fail(vn, vkey, f"choices must be scalars, got {_describe(vn)}")
+        return Domain("choice", tuple(values))
+    if len(values) != 2:
+        raise r.fail(vnode, vkey, f"a range is [low, high], got {len(values)} values")
+    typ = int if kind == "int" else (int, float)
+    low, high = (r.scalar(v, vkey, typ) for v in vnode.value)
+    if low > high:
+        raise r.fail(vnode, vkey, f"empty domain: low {low} > high {high}")
+    if kind == "log_float" and low <= 0:
+        raise r.fail(vnode, vkey, f"a log range needs low > 0, got {low}")
+    step = r.scalar(items["step"][1], _join(key, "step"), int, positive=True) if "step" in items else None
+    log = r.scalar(items["log"][1], _join(key, "log"), bool) if "log" in items else False
+    return Domain(kind, (), float(low) if kind != "int" else low, float(high) if kind != "int" else high, step, log)
+
+
+def _check_against_hparam(r: _Reader, node: yaml.Node, key: str, dom: Domain, hparam) -> None:
+    """Each fixed value / choice / range end must be a legal value of the family's parameter."""
+    probes = list(dom.values) if dom.kind in ("fixed", "choice") else [dom.low, dom.high]
+    if dom.kind == "int" or (dom.kind in ("float", "log_float") and hparam.kind == "int"):
+        if hparam.kind != "int":
+            raise r.fail(node, key, f"{dom.kind} range given for a {hparam.kind} parameter")
+        probes = [int(p) for p in probes]
+    if dom.kind in ("float", "log_float") and hparam.kind not in ("float",):
+        raise r.fail(node, key, f"{dom.kind} range given for a {hparam.kind} parameter")
+    for p in probes:
+        try:
+            hparam.validate(p)
+        except ValueError as exc:
+            raise r.fail(node, key, str(exc)) from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a search-space YAML file; raises SpecError on any problem."""
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise SpecError(file, None, "", "no such file")
+    text = path.read_text(encoding="utf-8")
+    return parse_spec(text, file)
+
+
+def parse_spec(text: str, file: str = "<spec>") -> Spec:
+    from models import FAMILIES  # the family registry decides which parameters exist
+
+    r = _Reader(file)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise SpecError(file, mark.line + 1 if mark else None, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if root is None:
+        raise SpecError(file, None, "", "the file is empty")
+    top = r.mapping(root, "")
+    allowed = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
+               "scheduler", "n_trials", "max_concurrent", "resources", "description"}
+    r.check_keys(top, allowed, "")
+    for required in ("study", "family", "params"):
+        if required not in top:
+            raise SpecError(file, 1, required, "missing required key")
+
+    study = r.scalar(top["study"][1], "study", str)
+    if not study.replace("-", "").replace("_", "").isalnum():
+        raise r.fail(top["study"][1], "study", "use letters, digits, '-' and '_' only")
+    fnode = top["family"][1]
+    family = r.scalar(fnode, "family", str)
+    if family not in FAMILIES:
+        raise r.fail(fnode, "family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
+    fam = FAMILIES[family]
+    n_src = r.scalar(top["n_src"][1], "n_src", int, positive=True) if "n_src" in top else 2
+    seed = r.scalar(top["seed"][1], "seed", int) if "seed" in top else 0
+
+    dataset = _dataset(r, top["dataset"][1]) if "dataset" in top else DatasetSpec()
+
+    space: dict[str, Domain] = {}
+    nodes: dict[str, yaml.Node] = {}  # where each domain was written, for later errors
+    params = r.mapping(top["params"][1], "params")
+    for name, (knode, vnode) in params.items():
+        key = _join("params", name)
+        if name not in fam.hyperparameters:
+            raise r.fail(knode, key, f"unknown parameter for family {family!r} "
+                                     f"(known: {', '.join(sorted(fam.hyperparameters))})")
+        dom = _domain(r, vnode, key)
+        _check_against_hparam(r, vnode, key, dom, fam.hyperparameters[name])
+        space[name], nodes[name] = dom, vnode
+
+    train_fixed: dict[str, Any] = {}
+    if "train" in top:
+        fields = {f.name: f for f in dataclasses.fields(TrainSpec)}
+        titems = r.mapping(top["train"][1], "train")
+        r.check_keys(titems, fields, "train")
+        for name, (_, vnode) in titems.items():
+            key = _join("train", name)
+            dom = _domain(r, vnode, key)
+            default = getattr(TrainSpec(), name)
+            typ = float if isinstance(default, float) else int
+            for v, vn in _probe_nodes(vnode, dom):
+                if v is None and default is None:
+                    continue
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not isinstance(v, int)):
+                    raise r.fail(vn, key, f"expected a {_tname(typ)}, got {v!r}")
+                if v <= 0 and name not in ("weight_decay",):
+                    raise r.fail(vn, key, f"must be > 0, got {v!r}")
+            if dom.is_fixed:
+                train_fixed[name] = dom.fixed_value()
+            space[f"train.{name}"], nodes[f"train.{name}"] = dom, vnode
+    train = TrainSpec(**train_fixed)
+
+    metric, mode = "valid_si_snri", "max"
+    if "objective" in top:
+        onode = top["objective"][1]
+        if isinstance(onode, yaml.ScalarNode):
+            metric = r.scalar(onode, "objective", str)
+            onode_for_metric = onode
+        else:
+            oitems = r.mapping(onode, "objective")
+            r.check_keys(oitems, {"metric", "mode"}, "objective")
+            onode_for_metric = oitems.get("metric", (None, onode))[1]
+            metric = r.scalar(onode_for_metric, "objective.metric", str) if "metric" in oitems else metric
+            if "mode" in oitems:
+                mode = r.scalar(oitems["mode"][1], "objective.mode", str)
+                if mode not in ("max", "min"):
+                    raise r.fail(oitems["mode"][1], "objective.mode", "must be 'max' or 'min'")
+        if metric not in OBJECTIVE_METRICS:
+            raise r.fail(onode_for_metric, "objective", f"unknown metric {metric!r} (known: {', '.join(OBJECTIVE_METRICS)})")
+
+    sampler = "tpe"
+    if "sampler" in top:
+        sampler = r.scalar(top["sampler"][1], "sampler", str)
+        if sampler not in SAMPLERS:
+            raise r.fail(top["sampler"][1], "sampler", f"unknown sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
+
+    scheduler, grace, rf = "none", 1, 2
+    if "scheduler" in top:
+        snode = top["scheduler"][1]
+        if isinstance(snode, yaml.ScalarNode):
+            scheduler = str(r.value(snode)).lower() if r.value(snode) is not None else "none"
+        else:
+            sitems = r.mapping(snode, "scheduler")
+            r.check_keys(sitems, {"kind", "grace_period", "reduction_factor"}, "scheduler")
+            if "kind" not in sitems:
+                raise r.fail(snode, "scheduler.kind", "missing required key")
+            scheduler = r.scalar(sitems["kind"][1], "scheduler.kind", str)
+            if "grace_period" in sitems:
+                grace = r.scalar(sitems["grace_period"][1], "scheduler.grace_period", int, positive=True)
+            if "reduction_factor" in sitems:
+                rf = r.scalar(sitems["reduction_factor"][1], "scheduler.reduction_factor", int, positive=True)
+        if scheduler not in SCHEDULERS:
+            raise r.fail(snode, "scheduler", f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
+
+    n_trials_node = top.get("n_trials", (None, None))[1]
+    n_trials = r.scalar(n_trials_node, "n_trials", int, positive=True) if n_trials_node is not None else None
+    max_conc = r.scalar(top["max_concurrent"][1], "max_concurrent", int, positive=True) if "max_concurrent" in top else 1
+    cpus, gpus = 1.0, 0.0
+    if "resources" in top:
+        ritems = r.mapping(top["resources"][1], "resources")
+        r.check_keys(ritems, {"cpu", "gpu"}, "resources")
+        if "cpu" in ritems:
+            cpus = r.scalar(ritems["cpu"][1], "resources.cpu", float, positive=True)
+        if "gpu" in ritems:
+            gpus = r.scalar(ritems["gpu"][1], "resources.gpu", float)
+
+    spec = Spec(file, study, family, n_src, seed, dataset, space, train, metric, mode, sampler, scheduler,
+                grace, rf, n_trials or 0, max_conc, cpus, gpus, text)
+    if sampler == "grid":
+        for name, dom in spec.searched().items():
+            if dom.kind not in ("choice",) and not (dom.kind == "int" and not dom.log):
+                raise r.fail(nodes[name], name if name.startswith("train.") else f"params.{name}",
+                             f"the grid sampler needs choice or int domains, got {dom.kind}")
+        size = spec.grid_size()
+        if n_trials is None:
+            spec = dataclasses.replace(spec, n_trials=size)
+        elif n_trials != size:
+            raise r.fail(n_trials_node, "n_trials", f"a grid of {size} points needs n_trials: {size} (or leave it out)")
+    elif n_trials is None:
+        raise SpecError(file, 1, "n_trials", f"missing required key (needed by the {sampler} sampler)")
+    return spec
+
+
+def _probe_nodes(vnode: yaml.Node, dom: Domain) -> list[tuple[Any, yaml.Node]]:
+    if dom.kind in ("fixed",):
+        return [(dom.values[0], vnode)]
+    if dom.kind == "choice":
+        return [(v, vnode) for v in dom.values]
+    return [(dom.low, vnode), (dom.high, vnode)]
+
+
+def _dataset(r: _Reader, node: yaml.Node) -> DatasetSpec:
+    items = r.mapping(node, "dataset")
+    fields = {f.name: f for f in dataclasses.fields(DatasetSpec)}
+    r.check_keys(items, fields, "dataset")
+    values: dict[str, Any] = {}
+    for name, (_, vnode) in items.items():
+        key = _join("dataset", name)
+        if name in ("kind", "root"):
+            values[name] = r.scalar(vnode, key, str)
+        else:
+            values[name] = r.scalar(vnode, key, int, positive=name != "seed")
+    if values.get("kind", "default") not in DATASET_KINDS:
+        raise r.fail(items["kind"][1], "dataset.kind",
+                     f"unknown dataset kind {values['kind']!r} (known: {', '.join(DATASET_KINDS)})")
+    if values.get("kind") == "wsj0mix" and "root" not in values:
+        raise r.fail(node, "dataset.root", "a wsj0mix dataset needs its root folder")
+    return DatasetSpec(**values)

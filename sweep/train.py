@@ -1,0 +1,66 @@
+"""Training and validation loops, independent of Ray: a model, a loader, a budget."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from sweep.metrics import pit_si_snri_torch
+
+
+def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                grad_clip: float, device: torch.device, max_batches: int | None = None) -> float:
+    """One pass over ``loader``; returns the mean training loss (the family's own objective).
+
+    Batches are (mixture [B, T], sources [B, S, T], names). A non-finite loss stops the trial
+    with an error rather than poisoning the weights and reporting nonsense later.
+    """
+    model.train()
+    total, n = 0.0, 0
+    for i, (mix, sources, _names) in enumerate(loader):
+        if max_batches is not None and i >= max_batches:
+            break
+        mix, sources = mix.to(device), sources.to(device)
+        loss = model.training_loss(mix, sources)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at batch {i}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        total += float(loss.detach())
+        n += 1
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+    """Mean permutation-invariant SI-SNRi (dB) of the model's time-domain output on ``loader``."""
+    model.eval()
+    scores = []
+    for mix, sources, _names in loader:
+        mix, sources = mix.to(device), sources.to(device)
+        est = model(mix)
+        scores.append(pit_si_snri_torch(est, sources, mix).cpu())
+    if not scores:
+        return math.nan
+    return float(torch.cat(scores).mean())
+
+
+class Stopwatch:
+    """Accumulates seconds per named phase (train / eval)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def time(self, phase: str, fn: Callable, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0

@@ -1,0 +1,106 @@
+"""A search-space file is validated before anything runs; every error names file, line and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sweep.spec import SpecError, load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+study: tiny
+family: upit
+params:
+  mask_type: {choice: [AM, PSM]}
+  activation: sigmoid
+  hidden_size: {int: [32, 96], step: 32}
+train:
+  epochs: 2
+  lr: {log_float: [1.0e-4, 1.0e-2]}
+sampler: tpe
+n_trials: 3
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def error_of(tmp_path: Path, text: str) -> SpecError:
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(path) in str(info.value)
+    return info.value
+
+
+def test_a_good_spec_parses_into_fixed_and_searched_domains(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD))
+    assert spec.study == "tiny" and spec.family == "upit" and spec.n_trials == 3
+    assert set(spec.searched()) == {"mask_type", "hidden_size", "train.lr"}
+    assert spec.fixed()["activation"] == "sigmoid"
+    assert spec.fixed()["train.epochs"] == 2 and spec.train.epochs == 2
+    assert spec.space["hidden_size"].grid_values() == [32, 64, 96]
+
+
+def test_the_shipped_upit_spec_is_the_lecture_grid():
+    spec = load_spec(ROOT / "search_spaces" / "upit.yaml")
+    assert spec.sampler == "grid" and spec.n_trials == 12
+    assert spec.grid() == {"mask_type": ["AM", "PSM", "NPSM"], "activation": ["softmax", "sigmoid", "relu", "tanh"]}
+
+
+@pytest.mark.parametrize("text, line, key, words", [
+    (GOOD.replace("sampler: tpe", "sampler: tpe\nepochs: 3"), 11, "epochs", "unknown key"),
+    (GOOD.replace("  epochs: 2", "  epochs: two"), 8, "train.epochs", "expected a integer"),
+    (GOOD.replace("{choice: [AM, PSM]}", "{choice: []}"), 4, "params.mask_type.choice", "empty domain"),
+    (GOOD.replace("family: upit", "family: wavenet"), 2, "family", "unknown family 'wavenet'"),
+    (GOOD.replace("  activation: sigmoid", "  activaton: sigmoid"), 5, "params.activaton", "unknown parameter"),
+    (GOOD.replace("activation: sigmoid", "activation: swish"), 5, "params.activation", "'swish' is not one of"),
+    (GOOD.replace("{int: [32, 96], step: 32}", "{int: [96, 32]}"), 6, "params.hidden_size.int", "empty domain"),
+    (GOOD.replace("sampler: tpe", "sampler: cmaes"), 10, "sampler", "unknown sampler"),
+    (GOOD.replace("{log_float: [1.0e-4, 1.0e-2]}", "{log_float: [0, 1.0e-2]}"), 9, "train.lr.log_float", "low > 0"),
+    (GOOD.replace("sampler: tpe", "sampler: grid"), 9, "train.lr", "grid sampler needs choice or int"),
+    (GOOD.replace("n_trials: 3", "n_trials: -1"), 11, "n_trials", "must be > 0"),
+    (GOOD.replace("  mask_type: {choice: [AM, PSM]}", "  mask_type: [AM, PSM]"), 4, "params.mask_type", "write {choice: [...]}"),
+])
+def test_each_malformed_spec_gets_one_message_with_file_line_and_key(tmp_path, text, line, key, words):
+    err = error_of(tmp_path, text)
+    assert err.line == line, str(err)
+    assert err.key == key, str(err)
+    assert words in err.message, str(err)
+    assert f":{line}: {key}: " in str(err)
+
+
+def test_invalid_yaml_is_reported_with_its_line(tmp_path):
+    err = error_of(tmp_path, "study: x\nfamily: upit\nparams: {mask: [AM\n")
+    assert err.line is not None and "not valid YAML" in err.message
+
+
+def test_a_grid_must_not_disagree_with_n_trials(tmp_path):
+    text = GOOD.replace("sampler: tpe", "sampler: grid").replace("  lr: {log_float: [1.0e-4, 1.0e-2]}\n", "")
+    err = error_of(tmp_path, text)
+    assert err.key == "n_trials" and "grid of 6 points" in err.message
+
+
+def test_the_cli_exits_2_with_one_line_and_writes_no_database(tmp_path):
+    bad = write(tmp_path, GOOD.replace("family: upit", "family: wavenet"))
+    db = tmp_path / "s.db"
+    proc = subprocess.run([sys.executable, "-m", "sweep.cli", "launch", str(bad), "--storage", f"sqlite:///{db}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown family 'wavenet'" in lines[0] and f"{bad}:2: family:" in lines[0]
+    assert not db.exists()
+
+
+def test_a_missing_spec_file_is_a_usage_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sweep.cli", "launch", str(tmp_path / "nope.yaml"),
+                           "--storage", f"sqlite:///{tmp_path / 's.db'}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no such file" in proc.stderr
