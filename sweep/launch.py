@@ -102,12 +102,11 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
                  logging_level=logging.WARNING, configure_logging=False,
                  **({} if ray_address else {"num_cpus": os.cpu_count()}))
 
-    writer = StoreWriter(store, study_row.id, spec, ostudy)
+    writer = StoreWriter(store, study_row.id, spec)
     searcher = search.SweepSearch(
         space={k: d.to_optuna() for k, d in spec.searched().items()},
         metric=spec.objective_metric, mode=spec.objective_mode, sampler=search.make_sampler(spec),
         storage=ostorage, study_name=name, seed=spec.seed, on_ask=writer.on_ask)
-    writer.searcher = searcher
     limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent or spec.max_concurrent)
     if spec.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", max_t=_max_epochs(spec), grace_period=spec.asha_grace_period,

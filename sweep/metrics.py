@@ -9,12 +9,10 @@ SI-SNR (scale-invariant SNR, Le Roux et al. 2019), both signals mean-removed fir
 
     t = (<est, ref> / ||ref||^2) ref,   e = est - t,   SI-SNR = 10 log10(||t||^2 / ||e||^2)
 
-SDR is BSS-Eval's ``bss_eval_sources`` definition (Vincent et al. 2006), exactly as in
-``mir_eval.separation.bss_eval_sources``: 512-tap time-invariant distortion filter, no mean
-removal.  It is computed with ``fast_bss_eval`` (numpy backend, float64, direct solver, no CG
-iterations): float32 or CG iterations were measured up to 3.6 dB / 1.07 dB off, and the torch
-backend's batched ``linalg.solve`` misbehaves after ``torch.set_num_threads(n > 1)`` on CPU
-(pytorch issue 142815).
+SDR is ``mir_eval.separation.bss_eval_sources``'s (Vincent et al. 2006): 512-tap distortion
+filter, no mean removal.  It is computed with ``fast_bss_eval``'s numpy backend in float64 with
+the direct solver: float32 / CG iterations were measured up to 3.6 / 1.07 dB off, and torch's
+batched ``linalg.solve`` breaks after ``torch.set_num_threads(n > 1)`` (pytorch issue 142815).
 
 Improvements (SI-SNRi, SDRi) are ``metric(estimate) - metric(mixture)``, where the unprocessed
 mixture is used as the estimate of every source; both terms are means over the S sources.
@@ -40,12 +38,12 @@ clipped to ``[-clamp_db, +clamp_db]`` (default ``DEFAULT_CLAMP_DB`` = 100 dB, fa
 real separator, oracle masks included), so a perfect estimate gives +100 dB rather than +inf
 and test-set means stay finite.  With ``clamp_db=None`` values may be +-inf.
 
-* A silent (all-zero after mean removal, for SI-SNR) estimate row scores ``-clamp_db``: it
-  carries no signal.  mir_eval raises on silent estimates instead, so there is nothing to match.
+* A silent estimate row (all zeros; for SI-SNR: constant) scores ``-clamp_db``: it carries no
+  signal.  (mir_eval raises on silent estimates, so there is no value to match.)
 * A silent reference row raises ``ValueError`` in :func:`score_utterance` and :func:`bss_sdr`
-  (the metric is undefined); the low-level :func:`si_snr` scores it ``-clamp_db``.
+  (metric undefined, as in mir_eval); the low-level :func:`si_snr` scores it ``-clamp_db``.
 * NaN or inf in any input raises ``ValueError`` in :func:`score_utterance`, :func:`bss_sdr` and
-  :func:`pit_si_snri_torch`, so a diverged model cannot produce a silently wrong number.
+  :func:`pit_si_snri_torch`: a diverged model must not yield a silently wrong number.
 """
 
 from __future__ import annotations
@@ -61,15 +59,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "BSS_FILTER_LENGTH",
-    "DEFAULT_CLAMP_DB",
-    "UtteranceScores",
-    "best_permutation",
-    "bss_sdr",
-    "pairwise_si_snr",
-    "pit_si_snri_torch",
-    "score_utterance",
-    "si_snr",
+    "BSS_FILTER_LENGTH", "DEFAULT_CLAMP_DB", "UtteranceScores", "best_permutation", "bss_sdr",
+    "pairwise_si_snr", "pit_si_snri_torch", "score_utterance", "si_snr",
 ]
 
 DEFAULT_CLAMP_DB: float = 100.0
@@ -87,7 +78,7 @@ Assignment = Literal["optimal", "default"]
 def _to_f64(x: Any, name: str) -> np.ndarray:
     """Return ``x`` (numpy array, torch tensor or nested sequence) as a float64 numpy array."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu().double().numpy()  # .double() first: numpy has no bfloat16
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have a time axis, got a scalar")
@@ -99,14 +90,8 @@ def _check_finite(x: np.ndarray, name: str) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         rows = np.flatnonzero(bad.reshape(-1, x.shape[-1]).any(axis=-1)).tolist()
-        raise ValueError(
-            f"{name} contains NaN or inf values ({int(bad.sum())} samples, rows {rows}); "
-            "a diverged model cannot be scored"
-        )
-
-
-def _clip_db(db: np.ndarray, clamp_db: float | None) -> np.ndarray:
-    return db if clamp_db is None else np.clip(db, -clamp_db, clamp_db)
+        raise ValueError(f"{name} contains NaN or inf values ({int(bad.sum())} samples, rows "
+                         f"{rows}); a diverged model cannot be scored")
 
 
 def _ratio_db(num: np.ndarray, den: np.ndarray, clamp_db: float | None) -> np.ndarray:
@@ -114,7 +99,7 @@ def _ratio_db(num: np.ndarray, den: np.ndarray, clamp_db: float | None) -> np.nd
     with np.errstate(divide="ignore", invalid="ignore"):
         db = 10.0 * (np.log10(num) - np.log10(den))
     db = np.where(np.isnan(db), -np.inf, db)
-    return _clip_db(db, clamp_db)
+    return db if clamp_db is None else np.clip(db, -clamp_db, clamp_db)
 
 
 def _si_snr_core(est: np.ndarray, ref: np.ndarray, clamp_db: float | None) -> np.ndarray:
@@ -134,17 +119,13 @@ def _si_snr_core(est: np.ndarray, ref: np.ndarray, clamp_db: float | None) -> np
 
 
 def _check_sources(est: np.ndarray, ref: np.ndarray) -> None:
-    if est.ndim != 2 or ref.ndim != 2:
+    """Shapes [S, T] alike, all finite, no silent reference; else ``ValueError``."""
+    if est.ndim != 2 or est.shape != ref.shape:
         raise ValueError(
-            f"estimate and reference must be [S, T]; got {est.shape} and {ref.shape}"
+            f"estimate {est.shape} and reference {ref.shape}: need the same [S, T] shape"
         )
-    if est.shape != ref.shape:
-        raise ValueError(
-            f"estimate {est.shape} and reference {ref.shape} must have the same [S, T] shape"
-        )
-
-
-def _check_references_audible(ref: np.ndarray) -> None:
+    _check_finite(est, "estimate")
+    _check_finite(ref, "reference")
     silent = np.flatnonzero(~np.any(ref != 0, axis=-1)).tolist()
     if silent:
         raise ValueError(f"reference rows {silent} are silent (all zeros); metrics undefined")
@@ -209,8 +190,8 @@ def best_permutation(scores: Any, maximize: bool = True) -> np.ndarray:
         raise ValueError("scores contain NaN; no assignment is defined")
     inf = np.isinf(mat)
     if inf.any():
-        # linear_sum_assignment rejects infinities; finite stand-ins further from the finite
-        # range than any total of n finite differences keep the lexicographic order.
+        # linear_sum_assignment rejects infinities.  Stand-ins `big` beyond the finite range
+        # make any total containing one +inf beat (and one -inf lose to) all-finite totals.
         finite = mat[~inf]
         lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
         big = 2.0 * mat.shape[0] * (hi - lo + 1.0)
@@ -250,17 +231,13 @@ def _bss_matrices(
     return sdr, sir
 
 
-def _bss_select(
-    sdr_mat: np.ndarray, sir_mat: np.ndarray, assignment: Assignment
-) -> tuple[np.ndarray, np.ndarray]:
-    n = sdr_mat.shape[0]
+def _assign(scores: np.ndarray, assignment: Assignment) -> np.ndarray:
+    """``perm`` maximising the total of ``scores`` [S_ref, S_est], or the identity."""
     if assignment == "optimal":
-        perm = best_permutation(sir_mat, maximize=True)  # max sum SIR == max mean SIR
-    elif assignment == "default":
-        perm = np.arange(n, dtype=np.int64)
-    else:
-        raise ValueError(f"assignment must be 'optimal' or 'default', got {assignment!r}")
-    return sdr_mat[np.arange(n), perm], perm
+        return best_permutation(scores, maximize=True)
+    if assignment == "default":
+        return np.arange(scores.shape[0], dtype=np.int64)
+    raise ValueError(f"assignment must be 'optimal' or 'default', got {assignment!r}")
 
 
 def bss_sdr(
@@ -284,11 +261,9 @@ def bss_sdr(
     """
     est_a, ref_a = _to_f64(est, "estimate"), _to_f64(ref, "reference")
     _check_sources(est_a, ref_a)
-    _check_finite(est_a, "estimate")
-    _check_finite(ref_a, "reference")
-    _check_references_audible(ref_a)
     sdr_mat, sir_mat = _bss_matrices(est_a, ref_a, clamp_db)
-    return _bss_select(sdr_mat, sir_mat, assignment)
+    perm = _assign(sir_mat, assignment)  # max total SIR == mir_eval's max mean SIR
+    return sdr_mat[np.arange(len(perm)), perm], perm
 
 
 # ----------------------------------------------------------------------------- utterances
@@ -333,33 +308,27 @@ def score_utterance(
     Raises:
         ValueError: on shape mismatch, NaN/inf in any input, or a silent reference.
     """
-    est_a, ref_a, mix_a = _to_f64(est, "estimate"), _to_f64(ref, "reference"), _to_f64(mix, "mixture")
+    est_a, ref_a = _to_f64(est, "estimate"), _to_f64(ref, "reference")
+    mix_a = _to_f64(mix, "mixture")
     _check_sources(est_a, ref_a)
     if mix_a.shape != (ref_a.shape[-1],):
         raise ValueError(f"mixture must be [T] = ({ref_a.shape[-1]},), got {mix_a.shape}")
-    _check_finite(est_a, "estimate")
-    _check_finite(ref_a, "reference")
     _check_finite(mix_a, "mixture")
-    _check_references_audible(ref_a)
     n = ref_a.shape[0]
 
     # The mixture rides along as an extra estimate column: one FFT/solve pass gives both the
     # estimate-vs-reference matrices and the mixture baseline.
     est_aug = np.concatenate([est_a, mix_a[None, :]], axis=0)
 
-    si_mat = pairwise_si_snr(est_aug, ref_a, clamp_db)  # [S, S + 1]
-    if assignment == "optimal":
-        si_perm = best_permutation(si_mat[:, :n], maximize=True)
-    elif assignment == "default":
-        si_perm = np.arange(n, dtype=np.int64)
-    else:
-        raise ValueError(f"assignment must be 'optimal' or 'default', got {assignment!r}")
-    si_est = float(np.mean(si_mat[np.arange(n), si_perm]))
+    rows = np.arange(n)
+    si_mat = _si_snr_core(est_aug[None, :, :], ref_a[:, None, :], clamp_db)  # [S, S + 1]
+    si_perm = _assign(si_mat[:, :n], assignment)
+    si_est = float(np.mean(si_mat[rows, si_perm]))
     si_mix = float(np.mean(si_mat[:, n]))
 
     sdr_mat, sir_mat = _bss_matrices(est_aug, ref_a, clamp_db)
-    sdr_vals, sdr_perm = _bss_select(sdr_mat[:, :n], sir_mat[:, :n], assignment)
-    sdr_est = float(np.mean(sdr_vals))
+    sdr_perm = _assign(sir_mat[:, :n], assignment)
+    sdr_est = float(np.mean(sdr_mat[rows, sdr_perm]))
     sdr_mix = float(np.mean(sdr_mat[:, n]))
 
     return UtteranceScores(
@@ -379,7 +348,7 @@ def score_utterance(
 _MAX_ENUMERATED_SOURCES = 6  # 720 permutations; beyond that use score_utterance's solver
 
 
-def _si_snr_torch(est: "torch.Tensor", ref: "torch.Tensor", clamp_db: float | None) -> "torch.Tensor":
+def _si_snr_torch(est: torch.Tensor, ref: torch.Tensor, clamp_db: float | None) -> torch.Tensor:
     """Torch twin of :func:`_si_snr_core` (same silent-signal rules), broadcasting, float64."""
     import torch
 
@@ -396,11 +365,11 @@ def _si_snr_torch(est: "torch.Tensor", ref: "torch.Tensor", clamp_db: float | No
 
 
 def pit_si_snri_torch(
-    est: "torch.Tensor",
-    ref: "torch.Tensor",
-    mix: "torch.Tensor",
+    est: torch.Tensor,
+    ref: torch.Tensor,
+    mix: torch.Tensor,
     clamp_db: float | None = DEFAULT_CLAMP_DB,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Permutation-invariant SI-SNR improvement per utterance, for validation during training.
 
     Same definition and clamping as :func:`score_utterance`'s ``si_snri``, computed on the
@@ -417,23 +386,23 @@ def pit_si_snri_torch(
         ``[B]`` float64 tensor, SI-SNRi in dB (mean over sources, best permutation each).
 
     Raises:
-        ValueError: on shape mismatch, too many sources, or NaN/inf in the estimate.
+        ValueError: on shape mismatch, too many sources, or NaN/inf in any input.
     """
     import torch
 
     if est.dim() != 3 or est.shape != ref.shape or mix.shape != (est.shape[0], est.shape[2]):
-        raise ValueError(
-            f"need est, ref [B, S, T] and mix [B, T]; got {tuple(est.shape)}, "
-            f"{tuple(ref.shape)}, {tuple(mix.shape)}"
-        )
+        raise ValueError(f"need est, ref [B, S, T] and mix [B, T]; got {tuple(est.shape)}, "
+                         f"{tuple(ref.shape)}, {tuple(mix.shape)}")
     n_src = est.shape[1]
     if n_src > _MAX_ENUMERATED_SOURCES:
-        raise ValueError(f"{n_src} sources: too many permutations to enumerate; use score_utterance")
+        raise ValueError(f"{n_src} sources: too many permutations; use score_utterance")
     with torch.no_grad():
         est64, ref64, mix64 = (x.detach().to(torch.float64) for x in (est, ref, mix))
-        if not bool(torch.isfinite(est64).all()):
-            raise ValueError("estimate contains NaN or inf values; a diverged model cannot be scored")
-        pair = _si_snr_torch(est64[:, None, :, :], ref64[:, :, None, :], clamp_db)  # [B, S_ref, S_est]
+        for name, x in (("estimate", est64), ("reference", ref64), ("mixture", mix64)):
+            if not bool(torch.isfinite(x).all()):  # one host sync each; fine for validation
+                raise ValueError(f"{name} contains NaN or inf values; cannot be scored")
+        # [B, S_ref, S_est]
+        pair = _si_snr_torch(est64[:, None, :, :], ref64[:, :, None, :], clamp_db)
         perms = torch.tensor(list(itertools.permutations(range(n_src))), device=est.device)
         rows = torch.arange(n_src, device=est.device)
         per_perm = pair[:, rows[None, :], perms].mean(dim=-1)  # [B, S!]

@@ -29,9 +29,8 @@ def _short_error(trial) -> str:
 class StoreWriter(Callback):
     """Writes trials, epochs and test results as Tune reports them."""
 
-    def __init__(self, store: Store, study_id: int, spec: Any, ostudy: Any) -> None:
-        self.store, self.study_id, self.spec, self.ostudy = store, study_id, spec, ostudy
-        self.searcher = None  # set by the driver: SweepSearch, to map Ray trial ids to Optuna numbers
+    def __init__(self, store: Store, study_id: int, spec: Any) -> None:
+        self.store, self.study_id, self.spec = store, study_id, spec
         self.numbers: dict[str, int] = {}
 
     # Called by SweepSearch.suggest, right after Optuna's ask.

@@ -8,6 +8,7 @@ free text (a traceback may quote ``<script>``).
 from __future__ import annotations
 
 import html
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,11 @@ class TrialView:
     @property
     def params(self) -> dict[str, Any]:
         p = self.row.get("params")
+        if isinstance(p, str):  # a JSON column read back as text (backends differ)
+            try:
+                p = json.loads(p)
+            except ValueError:
+                p = None
         return p if isinstance(p, dict) else {}
 
     def score(self, metric: str, condition: str, assignment: str) -> float | None:
@@ -223,14 +229,16 @@ def leaderboard_html(views: list[TrialView], searched: list[str], family: str) -
 # -- the uPIT table -------------------------------------------------------------------------
 def best_per_cell(views: list[TrialView]) -> dict[tuple[str, str], TrialView]:
     """The best complete trial per (mask, activation): chosen on validation, not on the test set."""
+    def key(v: TrialView) -> tuple[float, float]:
+        valid, test = num(v.row.get("valid_si_snri")), v.rank_key()
+        return (-math.inf if valid is None else valid, -math.inf if test is None else test)
+
     best: dict[tuple[str, str], TrialView] = {}
     for v in views:
         if v.status != COMPLETE or not v.scores:
             continue
         cell = (str(v.row.get("mask")), str(v.row.get("activation")))
-        key = (num(v.row.get("valid_si_snri")) or -math.inf, v.rank_key() or -math.inf)
-        old = best.get(cell)
-        if old is None or key > (num(old.row.get("valid_si_snri")) or -math.inf, old.rank_key() or -math.inf):
+        if cell not in best or key(v) > key(best[cell]):
             best[cell] = v
     return best
 

@@ -144,6 +144,13 @@ class Store:
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
 
+    # Tune pickles its callbacks and searcher with the experiment state: travel as the URL.
+    def __getstate__(self) -> dict:
+        return {"url": self.url}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["url"])
+
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 

@@ -4,7 +4,7 @@ Permutation convention everywhere: ``perm[..., i] = j`` means *output stream* ``
 assigned to *reference* ``j``. :func:`apply_permutation` reorders outputs into reference
 order with it.
 
-Both losses are the squared magnitude error of Kolbaek et al. (2017), eq. (7)/(8),
+Both losses are the squared magnitude error of Kolbaek et al. (2017),
 normalised by the number of T-F bins and speakers ``F · N · S`` per utterance, then
 averaged over the batch. The ``S!`` permutations are enumerated, fine for ``S <= 3``
 (for larger ``S`` a Hungarian assignment would be needed).
@@ -19,14 +19,15 @@ import torch
 from torch import Tensor
 
 
-@lru_cache(maxsize=8)
-def _permutation_list(n_src: int) -> tuple[tuple[int, ...], ...]:
-    return tuple(itertools.permutations(range(n_src)))
+@lru_cache(maxsize=16)
+def _permutations_on(n_src: int, device: torch.device) -> Tensor:
+    # Cached per device: the loss runs every training step, the table never changes.
+    return torch.tensor(list(itertools.permutations(range(n_src))), dtype=torch.long, device=device)
 
 
 def permutations(n_src: int, device: torch.device | str | None = None) -> Tensor:
-    """All ``S!`` permutations as a ``[P, S]`` long tensor, identity first."""
-    return torch.tensor(_permutation_list(n_src), dtype=torch.long, device=device)
+    """All ``S!`` permutations as a ``[P, S]`` long tensor, identity first (do not modify it)."""
+    return _permutations_on(n_src, torch.device(device or "cpu"))
 
 
 def pairwise_mse(est: Tensor, target: Tensor) -> Tensor:

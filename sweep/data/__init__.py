@@ -1,0 +1,24 @@
+"""Datasets: the wsj0-2mix-layout loader and the embedded synthetic default corpus.
+
+Names are re-exported lazily so that ``import sweep.data.synth`` (the CLI's data build) does
+not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Wsj0MixDataset": "sweep.data.wsj0mix",
+    "test_conditions": "sweep.data.wsj0mix",
+    "split_folders": "sweep.data.wsj0mix",
+    "make_default_dataset": "sweep.data.synth",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

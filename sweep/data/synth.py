@@ -19,8 +19,8 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,19 +28,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from sweep.audio import read_wav, to_pcm16, write_wav
 
-__all__ = ["make_default_dataset", "make_speakers", "split_speakers", "Speaker", "SPLITS"]
+__all__ = ["make_default_dataset", "make_speakers", "split_speakers", "Speaker", "active_level",
+           "mix_pair", "SPLITS", "SAMPLE_RATE", "VERSION"]
 
 GENERATOR = "sweep.data.synth"
 VERSION = 1  # bump whenever the bytes produced for a given seed would change
 SAMPLE_RATE = 8000  # Hz, the wsj0-2mix "wav8k" rate
 SPLITS = ("tr", "cv", "tt_closed", "tt")
 _SPLIT_LETTER = {"tr": "t", "cv": "v", "tt_closed": "c", "tt": "o"}  # in utterance ids
-# wsj0-2mix tr draws 20k mixtures from ~12.8k utterances; 0.5 utterances per mixture slot
-# (each utterance in ~2 mixtures) keeps that reuse while halving synthesis time.
+# wsj0-2mix reuses each training utterance in several mixtures; 0.5 utterances per mixture
+# slot (each utterance in ~2 mixtures) keeps some reuse and halves the synthesis time.
 UTTERANCES_PER_SLOT = 0.5
 MAX_REL_LEVEL_DB = 5.0  # relative level of s1 over s2 drawn in [0, 5] dB, as in wsj0-2mix
 PEAK = 0.9  # joint scaling target of the wsj0-2mix scripts
@@ -68,7 +68,8 @@ def make_default_dataset(
             give byte-identical files.
         n_train, n_valid: number of mixtures in ``tr`` and ``cv``.
         n_test: number of mixtures in *each* test condition (``tt_closed`` and ``tt``).
-        progress: called as ``progress(stage, done, total)``, e.g. ``("tr synthesis", 40, 1000)``.
+        progress: called as ``progress(stage, done, total)`` about 50 times per stage; stages
+            are ``"{split} synthesis"`` then ``"{split} mixtures"`` for tr, cv, tt_closed, tt.
         workers: synthesis threads (each drives an external synthesiser process).
 
     Returns:
@@ -100,14 +101,12 @@ def make_default_dataset(
         if tmp.exists():  # left by an interrupted build; we hold the lock, so it is dead
             shutil.rmtree(tmp)
         _build(tmp, key, tools, progress, workers)
-        if root.exists():
-            old = root.parent / f".{root.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
+        old = root.parent / f".{root.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if root.exists():  # a corpus with other arguments: swap, then delete it
             os.replace(root, old)
-            os.replace(tmp, root)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, root)
+        os.replace(tmp, root)
+        shutil.rmtree(old, ignore_errors=True)
     return root
 
 
@@ -160,7 +159,7 @@ def make_speakers(seed: int) -> list[Speaker]:
         for v in variants:
             accent = _ACCENTS[int(rng.integers(len(_ACCENTS)))]
             out.append(Speaker(f"spk{len(out):02d}", "espeak-ng", accent, v, gender,
-                               int(rng.integers(35, 66)), float(rng.integers(150, 191))))
+                               int(rng.integers(35, 66)), float(rng.integers(140, 181))))
     for voice, gender, f0 in _FLITE:
         pitch = None if f0 is None else int(rng.integers(f0[0], f0[1] + 1))
         out.append(Speaker(f"spk{len(out):02d}", "flite", voice, "", gender, pitch,
@@ -236,11 +235,13 @@ def make_sentence(rng: np.random.Generator, words: dict[str, list[str]]) -> str:
             out.append(pick("adverb"))
         return out
 
+    # A uniform target length (rejection sampling) so long sentences are as common as short.
+    target = int(rng.integers(MIN_WORDS, MAX_WORDS + 1))
     while True:
         w = clause()
-        if rng.random() < 0.4:
+        if rng.random() < 0.5:
             w += [pick("conjunction")] + clause()
-        if MIN_WORDS <= len(w) <= MAX_WORDS:
+        if len(w) == target:
             return " ".join(w).capitalize() + "."
 
 
@@ -257,45 +258,56 @@ def _plan_split(split: str, n_mix: int, speakers: list[Speaker], seed: int,
     idx = SPLITS.index(split)
     rng = np.random.default_rng([seed, 2, idx])
     text_rng = np.random.default_rng([seed, 3, idx])  # own stream: text never shifts pairs
-    pairs = [tuple(int(k) for k in rng.choice(len(speakers), 2, replace=False))
-             for _ in range(n_mix)]
+    # Speakers are dealt from successive shuffles, so each is used about equally and a split
+    # with 2 * n_mix >= len(speakers) uses all of them (tt_closed speakers are then in tr).
+    deck: list[int] = []
+
+    def draw(avoid: int = -1) -> int:
+        while True:
+            if not deck:
+                deck.extend(int(k) for k in rng.permutation(len(speakers)))
+            k = deck.pop()
+            if k != avoid:
+                return k
+
+    pairs = []
+    for _ in range(n_mix):
+        a = draw()
+        pairs.append((a, draw(avoid=a)))
     slots = [0] * len(speakers)
     for a, b in pairs:
         slots[a] += 1
         slots[b] += 1
-    utts: dict[int, list[str]] = {}
+    utts: dict[int, list[str]] = {s: [] for s in range(len(speakers)) if slots[s]}
     utterances = []
-    for s, spk in enumerate(speakers):
-        if not slots[s]:
-            continue
-        ids = []
-        for k in range(max(1, math.ceil(slots[s] * UTTERANCES_PER_SLOT))):
+
+    def new_utterance(s: int) -> str:
+        text = make_sentence(text_rng, words)
+        while text in used_texts:  # every utterance has its own text, across all splits
             text = make_sentence(text_rng, words)
-            while text in used_texts:  # every utterance has its own text, across all splits
-                text = make_sentence(text_rng, words)
-            used_texts.add(text)
-            uid = f"{spk.id}{_SPLIT_LETTER[split]}{k:04d}"
-            ids.append(uid)
-            utterances.append({"id": uid, "speaker": spk.id, "text": text})
-        utts[s] = ids
+        used_texts.add(text)
+        uid = f"{speakers[s].id}{_SPLIT_LETTER[split]}{len(utts[s]):04d}"
+        utts[s].append(uid)
+        utterances.append({"id": uid, "speaker": speakers[s].id, "text": text})
+        return uid
+
+    for s in utts:
+        for _ in range(math.ceil(slots[s] * UTTERANCES_PER_SLOT)):
+            new_utterance(s)
     # Deal each speaker's utterances out in a shuffled cycle so all are used about equally.
     order = {s: rng.permutation(len(ids)).tolist() for s, ids in utts.items()}
-    used = dict.fromkeys(utts, 0)
+    dealt = dict.fromkeys(utts, 0)
 
     def next_utt(s: int) -> str:
-        u = utts[s][order[s][used[s] % len(order[s])]]
-        used[s] += 1
-        return u
+        dealt[s] += 1
+        return utts[s][order[s][(dealt[s] - 1) % len(order[s])]]
 
     mixtures, seen_pairs = [], set()
     for a, b in pairs:
         u1, u2 = next_utt(a), next_utt(b)
-        for _ in range(100):  # the same two utterances must not be mixed twice
-            if frozenset((u1, u2)) not in seen_pairs:
-                break
-            u2 = utts[b][int(rng.integers(len(utts[b])))]
-        else:
-            raise ValueError(f"{split}: cannot find {n_mix} distinct utterance pairs")
+        if frozenset((u1, u2)) in seen_pairs:  # never mix the same two utterances twice
+            free = [u for u in utts[b] if frozenset((u1, u)) not in seen_pairs]
+            u2 = free[int(rng.integers(len(free)))] if free else new_utterance(b)
         seen_pairs.add(frozenset((u1, u2)))
         gain = round(float(rng.uniform(0.0, MAX_REL_LEVEL_DB / 2)), 5)
         mixtures.append({"name": f"{u1}_{gain:.5f}_{u2}_{-gain:.5f}", "utt1": u1, "utt2": u2,
@@ -341,8 +353,12 @@ def _synthesise(job: tuple[Speaker, str, str, Path]) -> np.ndarray:
                            f"{proc.stderr.strip()[:200]}")
     x, sr = read_wav(wav)
     wav.unlink()
+    if not np.any(x):
+        raise RuntimeError(f"{cmd[0]} produced silence for {uid} ({' '.join(cmd[:-1])})")
     if x.ndim > 1:
         x = x.mean(axis=0)
+    from scipy.signal import resample_poly  # here: a cache hit need not import scipy
+
     g = math.gcd(SAMPLE_RATE, sr)
     x = resample_poly(x.astype(np.float64), SAMPLE_RATE // g, sr // g)
     x = _trim(x, SAMPLE_RATE)
@@ -386,6 +402,7 @@ def _build(out: Path, key: dict, tools: dict[str, str], progress: ProgressFn | N
         for split, (utterances, mixtures) in plans.items():
             jobs = [(by_id[u["speaker"]], u["id"], u["text"], tmpdir) for u in utterances]
             audio = {}
+            _report(progress, f"{split} synthesis", 0, len(jobs))
             # map() yields in submission order, so results never depend on scheduling.
             for i, (u, x) in enumerate(zip(utterances, pool.map(_synthesise, jobs)), 1):
                 audio[u["id"]] = x
@@ -405,6 +422,7 @@ def _write_split(folder: Path, utterances: list[dict], mixtures: list[dict],
     for sub in ("mix", "s1", "s2"):
         (folder / sub).mkdir(parents=True)
     total = 0
+    _report(progress, f"{folder.name} mixtures", 0, len(mixtures))
     with open(folder / "mixtures.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["name", "spk1", "spk2", "snr_db", "length", "utt1", "utt2"])
@@ -447,8 +465,5 @@ def _matches(root: Path, key: dict) -> bool:
 @contextmanager
 def _lock(path: Path) -> Iterator[None]:
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, even on errors
+        yield

@@ -1,0 +1,100 @@
+"""A real sweep: Ray Tune workers, Optuna in the same SQLite file, our rows beside Optuna's."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweep.launch import launch
+from sweep.spec import parse_spec
+from sweep.store import Store
+from tests.conftest import tiny_spec
+
+pytestmark = pytest.mark.slow
+
+STATE = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def run(tmp_path: Path, text: str, name: str = "spec.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    spec = parse_spec(text, str(path))
+    url = f"sqlite:///{tmp_path / 'sweep.db'}"
+    out = io.StringIO()
+    outcome = launch(spec, url, out=out)
+    return spec, url, outcome, out.getvalue()
+
+
+def test_a_grid_sweep_stores_one_row_per_optuna_trial(tmp_path, tiny_data, ray_local, monkeypatch):
+    monkeypatch.setenv("SWEEP_RUNS", str(tmp_path / "ray"))
+    spec, url, outcome, printed = run(tmp_path, tiny_spec(tiny_data, masks=("AM", "PSM", "NPSM")))
+    assert outcome.finished == outcome.planned == 3 and outcome.failed == 0
+    assert "[3/3" in printed  # progress: done of planned
+
+    ot = optuna.load_study(study_name="tiny", storage=url)
+    store = Store(url)
+    rows = {t.number: t for t in store.trials(store.study("tiny").id)}
+    assert sorted(rows) == sorted(t.number for t in ot.trials)
+    for t in ot.trials:
+        row = rows[t.number]
+        assert row.status == STATE[t.state]
+        assert row.mask == t.params["mask_type"] == row.params["mask_type"]
+        assert row.params["hidden_size"] == 32 and row.param_count > 0
+        assert row.valid_si_snri == pytest.approx(t.value)
+        assert row.epochs_done == 1 and row.wall_s > 0
+    # the grid is covered exactly once
+    assert sorted(t.params["mask_type"] for t in ot.trials) == ["AM", "NPSM", "PSM"]
+
+    trials, results, epochs = store.frames("tiny")
+    assert len(results) == 3 * 4  # closed/open x optimal/default per trial
+    assert set(results["condition"]) == {"closed", "open"}
+    assert set(results["assignment"]) == {"optimal", "default"}
+    assert (results["n_utterances"] == 2).all()
+
+    # Optuna's own CLI sees the study in our database.
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    listed = subprocess.run([str(optuna_cli), "studies", "--storage", url], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "tiny" in listed.stdout
+
+    # Launching the finished study again runs nothing.
+    _, _, again, printed = run(tmp_path, tiny_spec(tiny_data, masks=("AM", "PSM", "NPSM")))
+    assert again.ran == 0 and "nothing to run" in printed
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 3
+
+
+def test_trials_that_asha_stops_early_are_pruned_not_complete(tmp_path, tiny_data, ray_local, monkeypatch):
+    monkeypatch.setenv("SWEEP_RUNS", str(tmp_path / "ray"))
+    text = tiny_spec(tiny_data, study="asha", masks=("PSM",), epochs=3, scheduler="asha", sampler="grid",
+                     extra_train="  lr: {choice: [0.003, 1.0e-9, 2.0e-9, 3.0e-9]}").replace("  lr: 0.003\n", "")
+    text = text.replace("scheduler: asha", "scheduler: {kind: asha, grace_period: 1, reduction_factor: 2}")
+    spec, url, outcome, _ = run(tmp_path, text)
+    ot = optuna.load_study(study_name="asha", storage=url)
+    store = Store(url)
+    rows = {t.number: t for t in store.trials(store.study("asha").id)}
+    _, results, _ = store.frames("asha")
+    pruned = [t for t in ot.trials if t.state == TrialState.PRUNED]
+    assert pruned, "with one learning rate and three frozen ones ASHA stops at least one trial"
+    for t in ot.trials:
+        row = rows[t.number]
+        assert row.status == STATE[t.state]
+        if t.state == TrialState.PRUNED:
+            assert row.epochs_done < 3
+            assert results[results["trial_id"] == row.id].empty
+        else:
+            assert t.state == TrialState.COMPLETE and row.epochs_done == 3
+    assert outcome.finished == 4
