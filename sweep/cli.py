@@ -166,8 +166,9 @@ def _status(store, name: str | None) -> int:
         best = max(done, key=lambda t: t.valid_si_snri) if done else None
         best_txt = (f"best valid SI-SNRi {best.valid_si_snri:.2f} dB (trial {best.number}: "
                     + " ".join(f"{k}={v}" for k, v in sorted(best.params.items())) + ")") if best else "best -"
-        print(f"{s.name} [{s.family}, {s.sampler}]: {c['complete']}/{s.n_trials} finished, "
-              f"{c['running']} running, {c['failed']} failed, {c['pruned']} pruned; {best_txt}")
+        print(f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned']}/{s.n_trials} finished "
+              f"({c['complete']} complete, {c['pruned']} pruned), {c['running']} running, {c['failed']} failed; "
+              f"{best_txt}")
     return 0
 
 

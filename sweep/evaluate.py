@@ -2,7 +2,9 @@
 assignment (optimal / default), on full-length utterances.
 
 - ``default`` assignment: the output streams as the model emits them, scored with the
-  utterance-level permutation that suits each metric best (see sweep.metrics).
+  utterance-level permutation that suits each metric best (see sweep.metrics). This is the
+  uPIT paper's "def. assign."; it is not sweep.metrics' ``assignment="default"`` (no
+  permutation at all), which is kept for diagnosing a model's output order.
 - ``optimal`` assignment: for mask families that can do it (``oracle_frame_assignment``), the
   streams are re-ordered frame by frame with the reference before the inverse STFT, as in the
   uPIT paper's "opt. assign." columns. Families without frame-wise outputs report only
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 from sweep.data.wsj0mix import Wsj0MixDataset
-from sweep.metrics import score_utterance
+from sweep.metrics import score_utterances
 
 
 @torch.no_grad()
@@ -39,8 +41,11 @@ def evaluate(model: torch.nn.Module, conditions: dict[str, Path], n_src: int, sa
             outputs = {"default": model(mix_b)[0]}
             if has_oracle:
                 outputs["optimal"] = model.oracle_frame_assignment(mix_b, src_b)[0]
-            for assignment, est in outputs.items():
-                scores[assignment].append(score_utterance(est.cpu().numpy(), sources.numpy(), mix.numpy()))
+            # Both assignments of one utterance share the reference statistics: score them together.
+            names = list(outputs)
+            utt = score_utterances([outputs[k].cpu().numpy() for k in names], sources.numpy(), mix.numpy())
+            for assignment, u in zip(names, utt):
+                scores[assignment].append(u)
             if progress:
                 progress(condition, i + 1, n)
         for assignment, utts in scores.items():

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from sweep.spec import Spec
 from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
@@ -67,6 +67,9 @@ def _stage_printer(out: TextIO | None):
 def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurrent: int | None = None,
            ray_address: str | None = None, out: TextIO | None = sys.stderr) -> Outcome:
     """Run (or resume) ``spec`` until the study has ``spec.n_trials`` finished trials."""
+    # Our progress lines replace Tune's tables and Optuna's per-trial log lines.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     import optuna
     import ray
     from ray import tune
@@ -77,6 +80,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     from sweep.progress import Progress, StoreWriter
     from sweep.trial import run_trial
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = study_name or spec.study
     store = Store(storage)
     ostorage = search.optuna_storage(storage)
@@ -158,10 +162,6 @@ def spec_for_study(store: Store, name: str) -> Spec:
         known = ", ".join(s.name for s in store.studies()) or "none"
         raise KeyError(f"no study named {name!r} in this database (known: {known})")
     return parse_spec(row.spec_yaml, row.spec_path)
-
-
-def row_params(params: dict[str, Any]) -> dict[str, Any]:
-    return dict(params)
 
 
 __all__ = ["launch", "Outcome", "spec_for_study", "data_root_for", "now"]

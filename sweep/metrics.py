@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Sequence, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -308,9 +308,24 @@ def score_utterance(
     Raises:
         ValueError: on shape mismatch, NaN/inf in any input, or a silent reference.
     """
-    est_a, ref_a = _to_f64(est, "estimate"), _to_f64(ref, "reference")
+    return score_utterances([est], ref, mix, assignment, clamp_db)[0]
+
+
+def score_utterances(
+    estimates: Sequence[Any],
+    ref: Any,
+    mix: Any,
+    assignment: Assignment = "optimal",
+    clamp_db: float | None = DEFAULT_CLAMP_DB,
+) -> list[UtteranceScores]:
+    """:func:`score_utterance` for several estimates of the same utterance (e.g. a model's
+    default and frame-wise optimal outputs) in one pass: the reference statistics, the costly
+    part of BSS-Eval, are computed once."""
+    ref_a = _to_f64(ref, "reference")
     mix_a = _to_f64(mix, "mixture")
-    _check_sources(est_a, ref_a)
+    ests = [_to_f64(e, "estimate") for e in estimates]
+    for e in ests:
+        _check_sources(e, ref_a)
     if mix_a.shape != (ref_a.shape[-1],):
         raise ValueError(f"mixture must be [T] = ({ref_a.shape[-1]},), got {mix_a.shape}")
     _check_finite(mix_a, "mixture")
@@ -318,28 +333,30 @@ def score_utterance(
 
     # The mixture rides along as an extra estimate column: one FFT/solve pass gives both the
     # estimate-vs-reference matrices and the mixture baseline.
-    est_aug = np.concatenate([est_a, mix_a[None, :]], axis=0)
-
+    est_aug = np.concatenate(ests + [mix_a[None, :]], axis=0)  # [K * S + 1, T]
     rows = np.arange(n)
-    si_mat = _si_snr_core(est_aug[None, :, :], ref_a[:, None, :], clamp_db)  # [S, S + 1]
-    si_perm = _assign(si_mat[:, :n], assignment)
-    si_est = float(np.mean(si_mat[rows, si_perm]))
-    si_mix = float(np.mean(si_mat[:, n]))
-
-    sdr_mat, sir_mat = _bss_matrices(est_aug, ref_a, clamp_db)
-    sdr_perm = _assign(sir_mat[:, :n], assignment)
-    sdr_est = float(np.mean(sdr_mat[rows, sdr_perm]))
-    sdr_mix = float(np.mean(sdr_mat[:, n]))
-
-    return UtteranceScores(
-        si_snr=si_est,
-        si_snri=si_est - si_mix,
-        sdr=sdr_est,
-        sdri=sdr_est - sdr_mix,
-        si_snr_perm=tuple(int(p) for p in si_perm),
-        sdr_perm=tuple(int(p) for p in sdr_perm),
-        assignment=assignment,
-    )
+    si_all = _si_snr_core(est_aug[None, :, :], ref_a[:, None, :], clamp_db)  # [S, K * S + 1]
+    sdr_all, sir_all = _bss_matrices(est_aug, ref_a, clamp_db)
+    si_mix = float(np.mean(si_all[:, -1]))
+    sdr_mix = float(np.mean(sdr_all[:, -1]))
+    out = []
+    for k in range(len(ests)):
+        cols = slice(k * n, (k + 1) * n)
+        si_mat, sdr_mat, sir_mat = si_all[:, cols], sdr_all[:, cols], sir_all[:, cols]
+        si_perm = _assign(si_mat, assignment)
+        sdr_perm = _assign(sir_mat, assignment)
+        si_est = float(np.mean(si_mat[rows, si_perm]))
+        sdr_est = float(np.mean(sdr_mat[rows, sdr_perm]))
+        out.append(UtteranceScores(
+            si_snr=si_est,
+            si_snri=si_est - si_mix,
+            sdr=sdr_est,
+            sdri=sdr_est - sdr_mix,
+            si_snr_perm=tuple(int(p) for p in si_perm),
+            sdr_perm=tuple(int(p) for p in sdr_perm),
+            assignment=assignment,
+        ))
+    return out
 
 
 # ----------------------------------------------------------------------------- torch

@@ -275,3 +275,20 @@ def test_pit_si_snri_torch_agrees_with_score_utterance(n_src: int) -> None:
     assert got.dtype == torch.float64 and got.shape == (4,)
     want = [score_utterance(e, r, m).si_snri for e, r, m in zip(est_b, ref_b, mix_b)]
     np.testing.assert_allclose(got.numpy(), want, atol=1e-6, rtol=0)
+
+
+def test_scoring_several_estimates_together_equals_scoring_each_alone():
+    from sweep.metrics import score_utterance, score_utterances
+
+    rng = np.random.default_rng(7)
+    ref = rng.standard_normal((2, 4000))
+    mix = ref.sum(0)
+    a = ref[::-1] + 0.3 * rng.standard_normal((2, 4000))
+    b = ref + 0.1 * rng.standard_normal((2, 4000))
+    together = score_utterances([a, b], ref, mix)
+    for est, got in zip([a, b], together):
+        alone = score_utterance(est, ref, mix)
+        assert got.si_snri == pytest.approx(alone.si_snri, abs=1e-9)
+        assert got.sdri == pytest.approx(alone.sdri, abs=1e-9)
+        assert got.sdr_perm == alone.sdr_perm and got.si_snr_perm == alone.si_snr_perm
+    assert together[0].si_snr_perm == (1, 0)
