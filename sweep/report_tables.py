@@ -162,7 +162,7 @@ def searched_keys(spec_yaml: str | None, views: Iterable[TrialView]) -> list[str
         for k, val in v.params.items():
             seen.setdefault(k, set()).add(repr(val))
     keys += sorted(k for k, vals in seen.items() if len(vals) > 1 and k not in keys)
-    return [k for k in keys if k not in ("mask", "activation")]
+    return [k for k in keys if k not in ("mask", "mask_type", "activation")]
 
 
 def leaderboard_order(views: list[TrialView]) -> list[TrialView]:
