@@ -23,9 +23,9 @@ sig=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [[ -f $stamp && "$(cat $stamp)" == "$sig" ]]; then exit 0; fi
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-# torch first, pinned to one minor release: where a CPU wheel of it lies on disk pip takes it,
-# and nothing later pulls a different (multi-GB CUDA) build.
-.venv/bin/python -m pip install -q "torch==2.13.*"
+# torch first, pinned: torchaudio 2.11 loads libc10_cuda.so, so it needs this (CUDA) build of
+# torch even on a CPU-only machine; the code runs on the CPU either way.
+.venv/bin/python -m pip install -q "torch==2.14.1" "torchaudio==2.11.0"
 .venv/bin/python -m pip install -q -e '.[test]'
 echo "$sig" > $stamp
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, ray, optuna; print(f"torch {torch.__version__}, ray {ray.__version__}, optuna {optuna.__version__}")'))" >&2
