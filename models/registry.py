@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models.base import Separator
@@ -101,6 +101,8 @@ class Family:
         hyperparameters: name -> :class:`HParam`, the only keys ``build`` accepts.
         presets: name -> (partial) parameter dict; at least ``'paper'`` and ``'cpu'``.
         builder: ``builder(n_src=..., sample_rate=..., **params) -> Separator``.
+        published_params: preset name -> the parameter count its paper reports (the lecture's
+            tables), for ``sweep families`` and the preset tests; ``None`` where unknown.
     """
 
     name: str
@@ -109,6 +111,7 @@ class Family:
     hyperparameters: dict[str, HParam]
     presets: dict[str, dict]
     builder: Callable[..., Separator]
+    published_params: dict[str, int | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key, hp in self.hyperparameters.items():
