@@ -1,9 +1,10 @@
 """The ``sweep`` command line.
 
-    sweep launch SPEC [--storage URL] [--study NAME] [--max-concurrent N] [--ray-address ADDR]
+    sweep launch SPEC [--budget NAME] [--storage URL] [--study NAME] [--max-concurrent N] [--ray-address ADDR]
     sweep resume STUDY [--storage URL] [--max-concurrent N] [--ray-address ADDR]
     sweep status [STUDY] [--storage URL]
     sweep report STUDY [-o FILE] [--storage URL]
+    sweep families [--format table|csv]
     sweep data make [--root DIR] [--seed N] [--n-train N] [--n-valid N] [--n-test N]
 
 Bad input exits with status 2 and one line that says why.
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("launch", help="run a study from a search-space YAML (resumes if it exists)")
     sp.add_argument("spec", type=Path)
     sp.add_argument("--study", default=None, help="study name (default: the spec's)")
+    sp.add_argument("--budget", default=None,
+                    help="one of the spec's `budgets` (e.g. cpu, paper); default: its first")
     storage(sp), cluster(sp)
     sp.add_argument("--report", type=Path, default=None, help="also write the HTML report here when done")
 
@@ -52,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("study")
     sp.add_argument("-o", "--output", type=Path, default=None, help="default: reports/STUDY.html")
     storage(sp)
+
+    sp = sub.add_parser("families", help="the separator families, their blocks, parameters and sizes")
+    sp.add_argument("--format", choices=("table", "csv"), default="table")
 
     sp = sub.add_parser("data", help="datasets")
     dsub = sp.add_subparsers(dest="data_command", required=True)
@@ -89,6 +95,11 @@ def _check_storage(url: str) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     from sweep.spec import SpecError, load_spec
 
+    if args.command == "families":
+        from sweep.families import print_families
+
+        print_families(sys.stdout, args.format)
+        return 0
     if args.command == "data":
         from sweep.data.synth import make_default_dataset
         from sweep.launch import _stage_printer, default_data_dir
@@ -111,7 +122,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UsageError("--max-concurrent must be at least 1")
         if args.command == "launch":
             try:
-                spec = load_spec(args.spec)
+                spec = load_spec(args.spec, budget=args.budget)
             except SpecError as exc:
                 raise UsageError(str(exc)) from None
             name = args.study or spec.study

@@ -255,17 +255,23 @@ def _check_against_hparam(r: _Reader, node: yaml.Node, key: str, dom: Domain, hp
             raise r.fail(node, key, str(exc)) from None
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a search-space YAML file; raises SpecError on any problem."""
+def load_spec(path: str | Path, budget: str | None = None) -> Spec:
+    """Read and validate a search-space YAML file; raises SpecError on any problem.
+
+    ``budget`` picks one entry of the spec's ``budgets`` mapping (default: the first), whose
+    sections are laid over the top level (see :func:`parse_spec`)."""
     path = Path(path)
     file = str(path)
     if not path.is_file():
         raise SpecError(file, None, "", "no such file")
     text = path.read_text(encoding="utf-8")
-    return parse_spec(text, file)
+    return parse_spec(text, file, budget)
 
 
-def parse_spec(text: str, file: str = "<spec>") -> Spec:
+def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Spec:
+    """Validate spec text. With a ``budgets`` mapping (e.g. ``cpu`` and ``paper``), the chosen
+    budget's ``params``/``train``/``dataset``/``resources`` keys override the top level's and
+    its other keys replace them; a budget other than the first runs as study ``NAME-BUDGET``."""
     from models import FAMILIES  # the family registry decides which parameters exist
 
     r = _Reader(file)
@@ -278,8 +284,9 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
         raise SpecError(file, None, "", "the file is empty")
     top = r.mapping(root, "")
     allowed = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
-               "scheduler", "n_trials", "max_concurrent", "resources", "description"}
+               "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets"}
     r.check_keys(top, allowed, "")
+    top, budget, suffix = _apply_budget(r, top, budget)
     for required in ("study", "family", "params"):
         if required not in top:
             raise SpecError(file, 1, required, "missing required key")
@@ -385,6 +392,7 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
         if "gpu" in ritems:
             gpus = r.scalar(ritems["gpu"][1], "resources.gpu", float)
 
+    study = study + suffix
     spec = Spec(file, study, family, n_src, seed, dataset, space, train, metric, mode, sampler, scheduler,
                 grace, rf, n_trials or 0, max_conc, cpus, gpus, text)
     if sampler == "grid":
@@ -400,6 +408,37 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
     elif n_trials is None:
         raise SpecError(file, 1, "n_trials", f"missing required key (needed by the {sampler} sampler)")
     return spec
+
+
+_MERGED = ("params", "train", "dataset", "resources")
+
+
+def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str | None, str]:
+    """Lay the chosen budget over the top level; returns (top, budget name, study suffix)."""
+    if "budgets" not in top:
+        if budget is not None:
+            raise SpecError(r.file, None, "budgets", f"--budget {budget} given but the spec has no budgets")
+        return top, None, ""
+    bnode = top["budgets"][1]
+    budgets = r.mapping(bnode, "budgets")
+    if not budgets:
+        raise r.fail(bnode, "budgets", "empty: name at least one budget (e.g. cpu)")
+    names = list(budgets)
+    chosen = budget or names[0]
+    if chosen not in budgets:
+        raise r.fail(bnode, "budgets", f"no budget {chosen!r} (known: {', '.join(names)})")
+    key = f"budgets.{chosen}"
+    items = r.mapping(budgets[chosen][1], key)
+    r.check_keys(items, set(_MERGED) | {"n_trials", "max_concurrent", "scheduler", "sampler"}, key)
+    merged = {k: v for k, v in top.items() if k != "budgets"}
+    for name, (knode, vnode) in items.items():
+        if name in _MERGED and name in merged:
+            base = r.mapping(merged[name][1], name)
+            over = r.mapping(vnode, f"{key}.{name}")
+            pairs = [(kn, vn) for k, (kn, vn) in base.items() if k not in over] + list(over.values())
+            vnode = yaml.MappingNode("tag:yaml.org,2002:map", pairs, vnode.start_mark, vnode.end_mark)
+        merged[name] = (knode, vnode)
+    return merged, chosen, "" if chosen == names[0] else f"-{chosen}"
 
 
 def _probe_nodes(vnode: yaml.Node, dom: Domain) -> list[tuple[Any, yaml.Node]]:
