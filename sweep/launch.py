@@ -119,7 +119,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         scheduler = FIFOScheduler()
     trainable = tune.with_parameters(
         run_trial, family=spec.family, fixed=spec.fixed(), train=dataclasses.asdict(spec.train),
-        n_src=spec.n_src, sample_rate=spec.dataset.sample_rate, data_root=str(data_root), seed=spec.seed)
+        n_src=spec.n_src, sample_rate=spec.dataset.sample_rate, data_root=str(data_root), seed=spec.seed,
+        variants=spec.variants)
     trainable = tune.with_resources(trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     progress = Progress(store, study_row.id, spec.n_trials, finished, out)
     runs_dir = Path(os.environ.get("SWEEP_RUNS", ".sweep/ray")).resolve()

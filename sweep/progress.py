@@ -37,7 +37,9 @@ class StoreWriter(Callback):
     def on_ask(self, trial_id: str, ot_trial: Any, params: dict) -> None:
         self.numbers[trial_id] = ot_trial.number
         full = {**self.spec.fixed(), **params}
-        self.store.trial_queued(self.study_id, ot_trial.number, self.spec.family, full, self.spec.seed)
+        family, model = self.spec.model_of(full)
+        full.update(model)  # a variant's own parameters are part of what the trial ran
+        self.store.trial_queued(self.study_id, ot_trial.number, family, full, self.spec.seed)
 
     def _number(self, trial) -> int:
         return self.numbers[trial.trial_id]

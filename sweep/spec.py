@@ -121,6 +121,17 @@ class Spec:
     cpus_per_trial: float
     gpus_per_trial: float
     text: str  # the YAML as written, stored with the study
+    # Cross-family studies: variant name -> (family, complete model parameters); the searched
+    # "variant" key picks one. Empty for a single-family spec.
+    variants: dict[str, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+
+    def model_of(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(family, model hyperparameters) of a trial's flat parameter dict."""
+        model = {k: v for k, v in params.items() if not k.startswith("train.") and k != "variant"}
+        if "variant" in params:
+            family, fixed = self.variants[params["variant"]]
+            return family, {**fixed, **model}
+        return self.family, model
 
     def searched(self) -> dict[str, Domain]:
         return {k: d for k, d in self.space.items() if not d.is_fixed}
@@ -284,21 +295,20 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
         raise SpecError(file, None, "", "the file is empty")
     top = r.mapping(root, "")
     allowed = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
-               "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets"}
+               "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants"}
     r.check_keys(top, allowed, "")
     top, budget, suffix = _apply_budget(r, top, budget)
-    for required in ("study", "family", "params"):
+    if "variants" in top:
+        for clash in ("family", "params"):
+            if clash in top:
+                raise r.fail(top[clash][0], clash, "give either `variants` or `family` + `params`, not both")
+    for required in ("study",) if "variants" in top else ("study", "family", "params"):
         if required not in top:
             raise SpecError(file, 1, required, "missing required key")
 
     study = r.scalar(top["study"][1], "study", str)
     if not study.replace("-", "").replace("_", "").isalnum():
         raise r.fail(top["study"][1], "study", "use letters, digits, '-' and '_' only")
-    fnode = top["family"][1]
-    family = r.scalar(fnode, "family", str)
-    if family not in FAMILIES:
-        raise r.fail(fnode, "family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
-    fam = FAMILIES[family]
     n_src = r.scalar(top["n_src"][1], "n_src", int, positive=True) if "n_src" in top else 2
     seed = r.scalar(top["seed"][1], "seed", int) if "seed" in top else 0
 
@@ -306,7 +316,19 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
 
     space: dict[str, Domain] = {}
     nodes: dict[str, yaml.Node] = {}  # where each domain was written, for later errors
-    params = r.mapping(top["params"][1], "params")
+    variants: dict[str, tuple[str, dict[str, Any]]] = {}
+    if "variants" in top:
+        variants = _variants(r, top["variants"][1], FAMILIES)
+        family = "+".join(sorted({f for f, _ in variants.values()}))
+        space["variant"], nodes["variant"] = Domain("choice", tuple(variants)), top["variants"][1]
+        params: dict = {}
+    else:
+        fnode = top["family"][1]
+        family = r.scalar(fnode, "family", str)
+        if family not in FAMILIES:
+            raise r.fail(fnode, "family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
+        fam = FAMILIES[family]
+        params = r.mapping(top["params"][1], "params")
     for name, (knode, vnode) in params.items():
         key = _join("params", name)
         if name not in fam.hyperparameters:
@@ -394,7 +416,7 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
 
     study = study + suffix
     spec = Spec(file, study, family, n_src, seed, dataset, space, train, metric, mode, sampler, scheduler,
-                grace, rf, n_trials or 0, max_conc, cpus, gpus, text)
+                grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants)
     if sampler == "grid":
         for name, dom in spec.searched().items():
             if dom.kind not in ("choice",) and not (dom.kind == "int" and not dom.log):
@@ -410,7 +432,49 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     return spec
 
 
-_MERGED = ("params", "train", "dataset", "resources")
+def _variants(r: _Reader, node: yaml.Node, families: dict) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``variants: {NAME: {family: F, preset: P, params: {...}}}``, each resolved and validated."""
+    items = r.mapping(node, "variants")
+    if not items:
+        raise r.fail(node, "variants", "empty domain: name at least one variant")
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, (knode, vnode) in items.items():
+        key = _join("variants", name)
+        v = r.mapping(vnode, key)
+        r.check_keys(v, {"family", "preset", "params"}, key)
+        if "family" not in v:
+            raise r.fail(vnode, _join(key, "family"), "missing required key")
+        family = r.scalar(v["family"][1], _join(key, "family"), str)
+        if family not in families:
+            raise r.fail(v["family"][1], _join(key, "family"),
+                         f"unknown family {family!r} (known: {', '.join(sorted(families))})")
+        fam = families[family]
+        base: dict[str, Any] = {}
+        if "preset" in v:
+            preset = r.scalar(v["preset"][1], _join(key, "preset"), str)
+            if preset not in fam.presets:
+                raise r.fail(v["preset"][1], _join(key, "preset"),
+                             f"family {family!r} has no preset {preset!r} (known: {', '.join(fam.presets)})")
+            base = dict(fam.presets[preset])
+        for pname, (pk, pv) in (r.mapping(v["params"][1], _join(key, "params")).items() if "params" in v else []):
+            pkey = _join(key, f"params.{pname}")
+            if pname not in fam.hyperparameters:
+                raise r.fail(pk, pkey, f"unknown parameter for family {family!r} "
+                                       f"(known: {', '.join(sorted(fam.hyperparameters))})")
+            if not isinstance(pv, yaml.ScalarNode):
+                raise r.fail(pv, pkey, "variant parameters are fixed values")
+            try:
+                base[pname] = fam.hyperparameters[pname].validate(r.value(pv))
+            except ValueError as exc:
+                raise r.fail(pv, pkey, str(exc)) from None
+        try:
+            out[name] = (family, fam.resolve(base))
+        except ValueError as exc:
+            raise r.fail(vnode, key, str(exc)) from None
+    return out
+
+
+_MERGED = ("params", "train", "dataset", "resources", "variants")
 
 
 def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str | None, str]:

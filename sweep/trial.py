@@ -45,13 +45,18 @@ def seed_everything(seed: int) -> None:
 
 
 def run_trial(config: dict[str, Any], *, family: str, fixed: dict[str, Any], train: dict[str, Any],
-              n_src: int, sample_rate: int, data_root: str, seed: int, report=None) -> None:
-    """The trainable. ``train`` holds the spec's training budget; ``report`` defaults to Tune's."""
+              n_src: int, sample_rate: int, data_root: str, seed: int,
+              variants: dict[str, tuple[str, dict]] | None = None, report=None) -> None:
+    """The trainable. ``train`` holds the spec's training budget; ``report`` defaults to Tune's.
+    With ``variants`` (a cross-family study) the ``variant`` key picks family and parameters."""
     if report is None:
         from ray import tune
 
         report = tune.report
     model_params, overrides = split_config(config, fixed)
+    if "variant" in model_params:
+        family, base = (variants or {})[model_params.pop("variant")]
+        model_params = {**base, **model_params}
     budget = {**train, **overrides}
     torch.set_num_threads(int(budget.get("num_threads", 1)))
     seed_everything(seed)

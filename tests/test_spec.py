@@ -104,3 +104,46 @@ def test_a_missing_spec_file_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "sweep.cli", "launch", str(tmp_path / "nope.yaml"),
                            "--storage", f"sqlite:///{tmp_path / 's.db'}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+VARIANTS = """\
+study: cross
+variants:
+  small: {family: upit, preset: cpu, params: {hidden_size: 32, num_layers: 1}}
+  large: {family: upit, preset: cpu}
+train: {epochs: 1}
+sampler: grid
+"""
+
+
+def test_variants_make_a_cross_family_grid_of_complete_parameter_sets(tmp_path):
+    spec = load_spec(write(tmp_path, VARIANTS))
+    assert spec.grid() == {"variant": ["small", "large"]} and spec.n_trials == 2
+    family, params = spec.model_of({"variant": "small", "train.epochs": 1})
+    assert family == "upit" and params["hidden_size"] == 32 and params["num_layers"] == 1
+    assert params["rnn_type"] == "blstm"  # the rest comes from the cpu preset
+    assert spec.model_of({"variant": "large"})[1]["hidden_size"] == 128
+
+
+@pytest.mark.parametrize("old, new, line, key, words", [
+    ("family: upit, preset: cpu}", "family: wavenet}", 4, "variants.large.family", "unknown family"),
+    ("preset: cpu}", "preset: huge}", 4, "variants.large.preset", "no preset 'huge'"),
+    ("hidden_size: 32,", "hidden_sise: 32,", 3, "variants.small.params.hidden_sise", "unknown parameter"),
+    ("num_layers: 1}", "num_layers: 9}", 3, "variants.small.params.num_layers", "outside the allowed range"),
+    ("study: cross\n", "study: cross\nfamily: upit\n", 2, "family", "either `variants` or"),
+])
+def test_bad_variants_are_reported_at_their_line(tmp_path, old, new, line, key, words):
+    err = error_of(tmp_path, VARIANTS.replace(old, new))
+    assert (err.line, err.key) == (line, key), str(err)
+    assert words in err.message
+
+
+def test_a_budget_overrides_the_top_level_and_renames_the_study(tmp_path):
+    text = GOOD + "budgets:\n  cpu: {}\n  paper:\n    train: {epochs: 50}\n    n_trials: 7\n"
+    path = write(tmp_path, text)
+    cpu, paper = load_spec(path), load_spec(path, budget="paper")
+    assert (cpu.study, cpu.train.epochs, cpu.n_trials) == ("tiny", 2, 3)
+    assert (paper.study, paper.train.epochs, paper.n_trials) == ("tiny-paper", 50, 7)
+    assert "train.lr" in paper.searched()  # keys the budget does not name are kept
+    with pytest.raises(SpecError, match="no budget 'gpu'"):
+        load_spec(path, budget="gpu")

@@ -98,3 +98,20 @@ def test_trials_that_asha_stops_early_are_pruned_not_complete(tmp_path, tiny_dat
         else:
             assert t.state == TrialState.COMPLETE and row.epochs_done == 3
     assert outcome.finished == 4
+
+
+def test_a_cross_family_study_stores_each_variants_family_and_size(tmp_path, tiny_data, ray_local, monkeypatch):
+    monkeypatch.setenv("SWEEP_RUNS", str(tmp_path / "ray"))
+    text = tiny_spec(tiny_data, study="cross").split("params:")[0].replace("family: upit\n", "") + (
+        "variants:\n"
+        "  lstm-32: {family: upit, params: {rnn_type: lstm, num_layers: 1, hidden_size: 32}}\n"
+        "  blstm-64: {family: upit, params: {rnn_type: blstm, num_layers: 1, hidden_size: 64}}\n"
+        "train: {epochs: 1, segment_s: 0.5, batch_size: 4, max_eval_utterances: 2}\n"
+        "sampler: grid\n")
+    spec, url, outcome, _ = run(tmp_path, text)
+    assert outcome.finished == 2
+    store = Store(url)
+    rows = {r.params["variant"]: r for r in store.trials(store.study("cross").id)}
+    assert rows["lstm-32"].family == rows["blstm-64"].family == "upit"
+    assert rows["lstm-32"].params["hidden_size"] == 32 and rows["blstm-64"].params["rnn_type"] == "blstm"
+    assert rows["lstm-32"].param_count < rows["blstm-64"].param_count
