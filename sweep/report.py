@@ -26,6 +26,7 @@ from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING, Store, StudyRow, code
 __all__ = ["write_report", "render_report"]
 
 PUBLISHED_LABEL = "published (WSJ0-2mix)"
+FAMILY_COLORS = ("#1f5fbf", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}  # the logo is the one link plotly adds
 
 _CSS = """
@@ -161,11 +162,17 @@ def _scatter(views: list[TrialView], searched: list[str], published: pd.DataFram
     ours = [(v, num(v.row.get("param_count")), v.score("si_snri", "closed", "default")) for v in views
             if v.status == COMPLETE]
     ours = [(v, n, s) for v, n, s in ours if n and n > 0 and s is not None]
-    fig.add_trace(go.Scatter(
-        x=[n / 1e6 for _, n, _ in ours], y=[s for _, _, s in ours], mode="markers", name=OURS_LABEL,
-        marker=dict(size=10, color="#1f5fbf", line=dict(width=1, color="white")),
-        hovertext=[f"<b>trial {v.number}</b><br>{fmt_params(n)} parameters<br>SI-SNRi {s:.2f} dB<br>"
-                   + _hover_params(v, searched) for v, n, s in ours], hoverinfo="text"))
+    # One trace per family, so a cross-family study reads as the lecture's size-vs-quality plot.
+    families = sorted({str(v.row.get("family")) for v, _, _ in ours})
+    for i, family in enumerate(families):
+        mine = [(v, n, s) for v, n, s in ours if str(v.row.get("family")) == family]
+        name = OURS_LABEL if len(families) == 1 else f"{family} (ours)"
+        fig.add_trace(go.Scatter(
+            x=[n / 1e6 for _, n, _ in mine], y=[s for _, _, s in mine], mode="markers", name=esc(name),
+            marker=dict(size=10, color=FAMILY_COLORS[i % len(FAMILY_COLORS)], line=dict(width=1, color="white")),
+            hovertext=[f"<b>trial {v.number}</b> ({esc(family)})<br>{fmt_params(n)} parameters<br>"
+                       f"SI-SNRi {s:.2f} dB<br>" + _hover_params(v, searched) for v, n, s in mine],
+            hoverinfo="text"))
     pub = published.dropna(subset=["params_m", "si_snri_db"])
     # The same system appears in several of the lecture's tables (DPRNN = DualPathRNN): one marker.
     points: dict[tuple[float, float], list[str]] = {}
