@@ -56,16 +56,6 @@ def measure(model: torch.nn.Module, loss_fn, device: torch.device, batch: int, s
     return steps * batch / (time.perf_counter() - t0)
 
 
-def torchaudio_convtasnet(params: dict, n_src: int):
-    """torchaudio's Conv-TasNet at the same configuration as our `convtasnet` params."""
-    from torchaudio.models import ConvTasNet
-
-    return ConvTasNet(num_sources=n_src, enc_kernel_size=params["L"], enc_num_feats=params["N"],
-                      msk_kernel_size=params["P"], msk_num_feats=params["B"], msk_num_hidden_feats=params["H"],
-                      msk_num_layers=params["X"], msk_num_stacks=params["R"],
-                      msk_activate=params.get("mask_activation", "sigmoid"))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", nargs="*", default=None, help="default: all registered")
@@ -112,7 +102,11 @@ def main() -> None:
         if name == "convtasnet":
             from models.blocks.losses import pit_neg_si_snr
 
-            ref = torchaudio_convtasnet(models.get_family(name).resolve(fam.presets[preset]), 2)
+            from torchaudio.models import ConvTasNet as TorchaudioConvTasNet
+
+            from models.convtasnet import torchaudio_kwargs
+
+            ref = TorchaudioConvTasNet(**torchaudio_kwargs(model))
             row("torchaudio ConvTasNet", ref, lambda m, s, ref=ref: pit_neg_si_snr(ref(m.unsqueeze(1)), s)[0])
 
 

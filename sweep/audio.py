@@ -1,4 +1,4 @@
-"""WAV input/output with the standard library's ``wave`` module and numpy only.
+"""WAV input/output with the standard library's ``wave`` module and numpy; FLAC through soundfile.
 
 Integer PCM only (8/16/24/32-bit), which covers WSJ0-2mix, LibriMix and everything this
 project writes. Writing is always 16-bit PCM, mono or multi-channel, with deterministic bytes
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_wav", "write_wav", "wav_info", "to_pcm16"]
+__all__ = ["read_wav", "write_wav", "wav_info", "to_pcm16", "audio_info", "read_audio", "resample",
+           "AUDIO_SUFFIXES"]
 
 _INT16_SCALE = 32768.0
 
@@ -93,3 +94,68 @@ def write_wav(path: str | Path, x: np.ndarray, sample_rate: int) -> None:
         w.setsampwidth(2)
         w.setframerate(int(sample_rate))
         w.writeframes(np.ascontiguousarray(frames).tobytes())
+
+
+# --------------------------------------------------------------------------- any format
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+def audio_info(path: str | Path) -> tuple[int, int, int]:
+    """``(sample_rate Hz, n_channels, n_frames samples)`` of a WAV or FLAC file, header only.
+
+    WAV goes through :func:`wav_info` plus a size check (a truncated data chunk is caught
+    here, not halfway through training); FLAC through soundfile (libsndfile).
+
+    Raises:
+        ValueError: naming the file, if it is missing or not a readable WAV/FLAC file.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".wav":
+        try:
+            with wave.open(str(path), "rb") as w:
+                sr, ch, n, width = w.getframerate(), w.getnchannels(), w.getnframes(), w.getsampwidth()
+        except (wave.Error, EOFError, OSError) as exc:
+            raise ValueError(f"{path}: not a readable integer-PCM WAV file ({exc})") from exc
+        # 44 bytes is the smallest header; a file shorter than header + data is truncated.
+        if path.stat().st_size < 44 + n * ch * width:
+            raise ValueError(f"{path}: truncated WAV data ({path.stat().st_size} bytes for {n} frames)")
+        return sr, ch, n
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError, sf.LibsndfileError) as exc:
+        raise ValueError(f"{path}: not a readable audio file ({exc})") from exc
+    return int(info.samplerate), int(info.channels), int(info.frames)
+
+
+def read_audio(path: str | Path, start: int = 0, frames: int = -1) -> tuple[np.ndarray, int]:
+    """Read ``frames`` samples from ``start`` (both in the file's own rate) of a WAV/FLAC file.
+
+    Returns ``(x, sample_rate)`` with ``x`` float32 ``[T]`` (mono) or ``[C, T]``. FLAC seeks,
+    so a 2 s crop of a 15 s utterance decodes only about 2 s.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".wav" and start == 0 and frames < 0:
+        return read_wav(path)
+    import soundfile as sf
+
+    try:
+        x, sr = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, sf.LibsndfileError) as exc:
+        raise ValueError(f"{path}: not a readable audio file ({exc})") from exc
+    x = x[:, 0] if x.shape[1] == 1 else np.ascontiguousarray(x.T)
+    return x, int(sr)
+
+
+def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Polyphase resampling along the last axis (scipy ``resample_poly``); float32 out."""
+    if from_rate == to_rate:
+        return x
+    import math
+
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(from_rate), int(to_rate))
+    return resample_poly(x, to_rate // g, from_rate // g, axis=-1).astype(np.float32)

@@ -6,6 +6,7 @@
     sweep report STUDY [-o FILE] [--storage URL]
     sweep families [--format table|csv]
     sweep data make [--root DIR] [--seed N] [--n-train N] [--n-valid N] [--n-test N]
+    sweep data check SPEC [--budget NAME]
 
 Bad input exits with status 2 and one line that says why.
 """
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     mk.add_argument("--n-train", type=int, default=2000)
     mk.add_argument("--n-valid", type=int, default=200)
     mk.add_argument("--n-test", type=int, default=150)
+    ck = dsub.add_parser("check", help="check the dataset a spec names and print what a study would see")
+    ck.add_argument("spec", type=Path)
+    ck.add_argument("--budget", default=None, help="one of the spec's `budgets` (default: its first)")
     return p
 
 
@@ -100,6 +104,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print_families(sys.stdout, args.format)
         return 0
+    if args.command == "data" and args.data_command == "check":
+        return _data_check(args)
     if args.command == "data":
         from sweep.data.synth import make_default_dataset
         from sweep.launch import _stage_printer, default_data_dir
@@ -115,6 +121,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     _check_storage(args.storage)
     if args.command in ("launch", "resume"):
+        from sweep.data.check import DataError
         from sweep.launch import launch, spec_for_study
         from sweep.store import Store
 
@@ -135,7 +142,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         try:
             outcome = launch(spec, args.storage, study_name=name, max_concurrent=args.max_concurrent,
                              ray_address=args.ray_address)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, DataError) as exc:
             raise UsageError(str(exc)) from None
         best = "-" if outcome.best is None else f"{outcome.best:.2f} dB"
         print(f"study {name}: {outcome.finished}/{outcome.planned} finished, {outcome.failed} failed; "
@@ -161,6 +168,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(out)
         return 0
     raise UsageError(f"unknown command {args.command}")
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    """``sweep data check SPEC``: the summary on stdout, or exit 2 naming the bad file."""
+    from sweep.data.check import DataError
+    from sweep.launch import check_data
+    from sweep.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.spec, budget=args.budget)
+        plan = check_data(spec)
+    except (SpecError, DataError) as exc:
+        raise UsageError(str(exc)) from None
+    if plan is None:
+        ds = spec.dataset
+        print(f"dataset default: the embedded corpus ({ds.n_train}/{ds.n_valid}/{ds.n_test} mixtures, seed "
+              f"{ds.seed}), generated and checked by `sweep data make` or the first launch")
+    else:
+        print(plan.summary())
+    return 0
 
 
 def _status(store, name: str | None) -> int:

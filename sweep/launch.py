@@ -31,14 +31,29 @@ class Outcome:
     best: float | None
 
 
-def data_root_for(spec: Spec, progress: TextIO | None = sys.stderr) -> Path:
-    """The dataset folder of the spec, building the embedded default when it is not cached."""
+def check_data(spec: Spec):
+    """Check the spec's corpus (every file header) before anything is written; returns the
+    :class:`sweep.data.check.DataPlan`, or None for the embedded default (generated, so valid).
+
+    Raises:
+        sweep.data.check.DataError: one line, starting with the offending path.
+    """
+    if spec.dataset.kind == "default":
+        return None
+    from sweep.data.check import check_dataset
+
+    return check_dataset(spec.dataset, spec.n_src)
+
+
+def data_root_for(spec: Spec, progress: TextIO | None = sys.stderr, plan=None) -> Path:
+    """The folder a trial reads (wsj0-2mix layout + ``dataset.json``; see sweep.data.prepare):
+    builds the embedded default, or the fixed sets / links of other kinds, when not cached."""
     ds = spec.dataset
-    if ds.kind == "wsj0mix":
-        root = Path(ds.root).expanduser()
-        if not root.is_dir():
-            raise FileNotFoundError(f"dataset.root {root} is not a folder")
-        return root.resolve()
+    if ds.kind != "default":
+        from sweep.data.prepare import prepare_dataset
+
+        plan = plan or check_data(spec)
+        return prepare_dataset(plan, default_data_dir(), _stage_printer(progress))
     from sweep.data.synth import make_default_dataset
 
     root = Path(ds.root) if ds.root else default_data_dir() / f"default-seed{ds.seed}-{ds.n_train}-{ds.n_valid}-{ds.n_test}"
@@ -82,6 +97,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = study_name or spec.study
+    plan = check_data(spec)  # bad data stops here, before the store writes anything
     store = Store(storage)
     ostorage = search.optuna_storage(storage)
     study_row = store.ensure_study(name, spec)
@@ -100,7 +116,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
             print(f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run", file=out)
         return _outcome(store, study_row.id, name, spec, ran=0)
 
-    data_root = data_root_for(spec, out)
+    data_root = data_root_for(spec, out, plan)
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING, configure_logging=False,
@@ -165,4 +181,4 @@ def spec_for_study(store: Store, name: str) -> Spec:
     return parse_spec(row.spec_yaml, row.spec_path)
 
 
-__all__ = ["launch", "Outcome", "spec_for_study", "data_root_for", "now"]
+__all__ = ["launch", "Outcome", "spec_for_study", "data_root_for", "check_data", "now"]

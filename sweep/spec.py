@@ -26,7 +26,7 @@ import yaml
 DOMAIN_KINDS = ("choice", "int", "float", "log_float")
 SAMPLERS = ("grid", "tpe", "random")
 SCHEDULERS = ("none", "asha")
-DATASET_KINDS = ("default", "wsj0mix")
+DATASET_KINDS = ("default", "wsj0mix", "librimix", "speakers")
 OBJECTIVE_METRICS = ("valid_si_snri",)
 
 
@@ -76,13 +76,25 @@ class Domain:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
+    """Where the mixtures come from; see docs/datasets.md for every kind and key."""
+
     kind: str = "default"
     root: str | None = None  # None: the embedded default under the data cache
     seed: int = 0
-    n_train: int = 2000
+    n_train: int = 2000  # speakers: training mixtures per epoch (default: the corpus size)
     n_valid: int = 200
-    n_test: int = 150
-    sample_rate: int = 8000
+    n_test: int = 150  # per test condition
+    sample_rate: int = 8000  # Hz, what the model sees
+    resample: bool = False  # allow files at another rate (resampled on load)
+    subset: str = "train-100"  # librimix training subset: train-100 | train-360
+    mixture: str = "clean"  # librimix: mix_clean | mix_both (with WHAM! noise)
+    unseen_speakers: float = 0.25  # speakers: fraction kept for the open condition
+    min_utterances: int = 3  # speakers: fewer than this is an error (train/valid/test split)
+    level: str = "active"  # speakers / dynamic mixing: active | rms | none
+    level_dbfs: float = -25.0  # each source's level before the relative gains
+    rel_level_db: float = 5.0  # sources' levels spread over [0, rel_level_db] dB
+    noise: str | None = None  # speakers: a folder of noise recordings (optional)
+    noise_snr_db: tuple[float, float] = (-6.0, 3.0)  # speech-to-noise ratio range, dB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +110,7 @@ class TrainSpec:
     max_train_mixtures: int | None = None  # cap per epoch (None: the whole train split)
     max_eval_utterances: int | None = None  # cap per test condition (None: all)
     num_threads: int = 1  # torch threads inside one trial
+    dynamic_mixing: bool | None = None  # new training pairs every epoch (None: the dataset kind's default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,6 +364,10 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
             for v, vn in _probe_nodes(vnode, dom):
                 if v is None and default is None:
                     continue
+                if name == "dynamic_mixing":  # the one boolean training key
+                    if not isinstance(v, bool):
+                        raise r.fail(vn, key, f"expected a boolean, got {v!r}")
+                    continue
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not isinstance(v, int)):
                     raise r.fail(vn, key, f"expected a {_tname(typ)}, got {v!r}")
                 if v <= 0 and name not in ("weight_decay",):
@@ -474,7 +491,7 @@ def _variants(r: _Reader, node: yaml.Node, families: dict) -> dict[str, tuple[st
     return out
 
 
-_MERGED = ("params", "train", "dataset", "resources", "variants")
+_MERGED = ("params", "train", "dataset", "resources")  # budget `variants` replace the top level's
 
 
 def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str | None, str]:
@@ -493,7 +510,7 @@ def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str 
         raise r.fail(bnode, "budgets", f"no budget {chosen!r} (known: {', '.join(names)})")
     key = f"budgets.{chosen}"
     items = r.mapping(budgets[chosen][1], key)
-    r.check_keys(items, set(_MERGED) | {"n_trials", "max_concurrent", "scheduler", "sampler"}, key)
+    r.check_keys(items, set(_MERGED) | {"n_trials", "max_concurrent", "scheduler", "sampler", "variants"}, key)
     merged = {k: v for k, v in top.items() if k != "budgets"}
     for name, (knode, vnode) in items.items():
         if name in _MERGED and name in merged:
@@ -517,16 +534,39 @@ def _dataset(r: _Reader, node: yaml.Node) -> DatasetSpec:
     items = r.mapping(node, "dataset")
     fields = {f.name: f for f in dataclasses.fields(DatasetSpec)}
     r.check_keys(items, fields, "dataset")
+    choices = {"subset": ("train-100", "train-360"), "mixture": ("clean", "both"),
+               "level": ("active", "rms", "none")}
     values: dict[str, Any] = {}
     for name, (_, vnode) in items.items():
         key = _join("dataset", name)
-        if name in ("kind", "root"):
+        default = getattr(DatasetSpec(), name)
+        if name in ("kind", "root", "noise") or name in choices:
             values[name] = r.scalar(vnode, key, str)
+            if name in choices and values[name] not in choices[name]:
+                raise r.fail(vnode, key, f"unknown value {values[name]!r} (known: {', '.join(choices[name])})")
+        elif name == "resample":
+            values[name] = r.scalar(vnode, key, bool)
+        elif name == "noise_snr_db":
+            if not isinstance(vnode, yaml.SequenceNode) or len(vnode.value) != 2:
+                raise r.fail(vnode, key, "expected [low, high] in dB")
+            low, high = (r.scalar(v, key, float) for v in vnode.value)
+            if low > high:
+                raise r.fail(vnode, key, f"empty range: low {low} > high {high}")
+            values[name] = (low, high)
+        elif isinstance(default, float):
+            values[name] = r.scalar(vnode, key, float, positive=name in ("unseen_speakers",))
+            if name == "rel_level_db" and values[name] < 0:
+                raise r.fail(vnode, key, f"must be >= 0, got {values[name]!r}")
+            if name == "unseen_speakers" and values[name] >= 1:
+                raise r.fail(vnode, key, f"a fraction of the speakers, in (0, 1), got {values[name]!r}")
         else:
             values[name] = r.scalar(vnode, key, int, positive=name != "seed")
-    if values.get("kind", "default") not in DATASET_KINDS:
+    kind = values.get("kind", "default")
+    if kind not in DATASET_KINDS:
         raise r.fail(items["kind"][1], "dataset.kind",
                      f"unknown dataset kind {values['kind']!r} (known: {', '.join(DATASET_KINDS)})")
-    if values.get("kind") == "wsj0mix" and "root" not in values:
-        raise r.fail(node, "dataset.root", "a wsj0mix dataset needs its root folder")
+    if kind != "default" and "root" not in values:
+        raise r.fail(node, "dataset.root", f"a {kind} dataset needs its root folder")
+    if values.get("sample_rate", 8000) not in (8000, 16000):
+        raise r.fail(items["sample_rate"][1], "dataset.sample_rate", "8000 or 16000 (Hz)")
     return DatasetSpec(**values)

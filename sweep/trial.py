@@ -17,7 +17,8 @@ import torch
 from torch.utils.data import DataLoader
 
 import models
-from sweep.data.wsj0mix import Wsj0MixDataset, split_folders, test_conditions
+from sweep.data.prepare import make_datasets
+from sweep.data.wsj0mix import test_conditions
 from sweep.evaluate import evaluate
 from sweep.train import Stopwatch, train_epoch, validate
 
@@ -64,10 +65,8 @@ def run_trial(config: dict[str, Any], *, family: str, fixed: dict[str, Any], tra
 
     model = models.build(family, model_params, n_src=n_src, sample_rate=sample_rate).to(device)
     param_count = model.param_count()
-    folders = split_folders(data_root)
     segment = int(round(budget["segment_s"] * sample_rate))
-    train_set = Wsj0MixDataset(folders["train"], n_src=n_src, segment=segment, sample_rate=sample_rate, seed=seed)
-    valid_set = Wsj0MixDataset(folders["valid"], n_src=n_src, segment=segment, sample_rate=sample_rate, seed=seed)
+    train_set, valid_set = make_datasets(data_root, n_src, segment, sample_rate, seed, budget.get("dynamic_mixing"))
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(train_set, batch_size=int(budget["batch_size"]), shuffle=True, drop_last=True,
                               generator=generator)

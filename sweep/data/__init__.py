@@ -1,4 +1,5 @@
-"""Datasets: the wsj0-2mix-layout loader and the embedded synthetic default corpus.
+"""Datasets: the wsj0-2mix-layout loader, the embedded synthetic default corpus, LibriMix,
+folders of speakers with dynamic mixing, and the checks that run before any training.
 
 Names are re-exported lazily so that ``import sweep.data.synth`` (the CLI's data build) does
 not pay for importing torch.
@@ -14,6 +15,11 @@ _EXPORTS = {
     "test_conditions": "sweep.data.wsj0mix",
     "split_folders": "sweep.data.wsj0mix",
     "make_default_dataset": "sweep.data.synth",
+    "check_dataset": "sweep.data.check",
+    "DataError": "sweep.data.check",
+    "prepare_dataset": "sweep.data.prepare",
+    "make_datasets": "sweep.data.prepare",
+    "DynamicMixDataset": "sweep.data.dynamic",
 }
 __all__ = list(_EXPORTS)
 

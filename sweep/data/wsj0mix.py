@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sweep.audio import read_wav, wav_info
+from sweep.audio import read_wav, resample as resample_audio, wav_info
 
 __all__ = ["Wsj0MixDataset", "test_conditions", "split_folders"]
 
@@ -33,7 +33,8 @@ class Wsj0MixDataset(Dataset):
             end, longer ones cropped at a random offset that depends on (seed, epoch, index)
             only, so crops are reproducible and independent of DataLoader worker order.
             ``None`` gives full-length items (evaluation with batch size 1).
-        sample_rate: expected rate in Hz; files at another rate raise ValueError.
+        sample_rate: expected rate in Hz; files at another rate raise ValueError, unless
+            ``resample`` is set (they are then resampled on load, before caching).
         seed: seed for the crop offsets.
         cache: keep decoded 16-bit samples in memory after first read. ``None`` decides by size
             (files totalling at most 1 GiB). Each DataLoader worker process has its own cache.
@@ -44,11 +45,13 @@ class Wsj0MixDataset(Dataset):
     """
 
     def __init__(self, folder: str | Path, n_src: int = 2, segment: int | None = None,
-                 sample_rate: int = 8000, seed: int = 0, cache: bool | None = None) -> None:
+                 sample_rate: int = 8000, seed: int = 0, cache: bool | None = None,
+                 resample: bool = False) -> None:
         self.folder = Path(folder)
         if segment is not None and segment < 1:
             raise ValueError(f"segment must be a positive number of samples, got {segment}")
         self.n_src, self.segment, self.sample_rate, self.seed = n_src, segment, sample_rate, seed
+        self.resample = resample
         self.epoch = 0
         mix_dir = self.folder / "mix"
         if not mix_dir.is_dir():
@@ -69,12 +72,12 @@ class Wsj0MixDataset(Dataset):
                                  f"first mismatch: {bad} (in {where})")
         self.names = [f[:-4] for f in files]
         rate = wav_info(mix_dir / files[0])[0]
-        if rate != sample_rate:
+        if rate != sample_rate and not resample:
             raise ValueError(f"{mix_dir / files[0]}: sample rate {rate} Hz, expected "
                              f"{sample_rate} Hz (use the wav{sample_rate // 1000}k folder)")
         if cache is None:
             size = sum((mix_dir / f).stat().st_size for f in files[:50]) / min(50, len(files))
-            cache = size * len(files) * (n_src + 1) <= DEFAULT_CACHE_BYTES
+            cache = size * len(files) * (n_src + 1) * max(1.0, sample_rate / rate) <= DEFAULT_CACHE_BYTES
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -96,6 +99,8 @@ class Wsj0MixDataset(Dataset):
         for sub in ["mix"] + [f"s{k}" for k in range(1, self.n_src + 1)]:
             path = self.folder / sub / f"{self.names[i]}.wav"
             x, sr = read_wav(path)
+            if sr != self.sample_rate and self.resample and x.ndim == 1:
+                x, sr = resample_audio(x, sr, self.sample_rate), self.sample_rate
             if sr != self.sample_rate or x.ndim != 1:
                 raise ValueError(f"{path}: expected mono {self.sample_rate} Hz, got "
                                  f"{x.shape[0] if x.ndim > 1 else 1} channel(s) at {sr} Hz")

@@ -1,0 +1,225 @@
+"""Check a dataset before anything trains: ``sweep data check SPEC`` and the first step of
+``sweep launch``.
+
+:func:`check_dataset` reads every file header of the corpus a spec names and either returns a
+:class:`DataPlan` (what a study would see: mixtures per split, hours, speakers, sample rates,
+length percentiles) or raises :class:`DataError` with the offending path first, for a missing
+folder, mixture/source lists that disagree, a sample rate that differs while
+``dataset.resample`` is off, an empty, unreadable or multi-channel file, or a speaker with too
+few utterances to split.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sweep.audio import audio_info
+from sweep.data.librimix import SUBSETS, MixRecord, hold_out, read_metadata, speaker_of
+from sweep.data.speakers import Utterance, scan_audio, scan_speakers, split_speakers
+from sweep.spec import DatasetSpec
+
+__all__ = ["DataError", "DataPlan", "SplitInfo", "check_dataset", "wsj0mix_records", "WSJ0_SPLITS"]
+
+WSJ0_SPLITS = {"train": "tr", "valid": "cv", "open": "tt"}  # closed: tt_closed, else cv
+
+
+class DataError(ValueError):
+    """A dataset problem; the message starts with the offending path."""
+
+
+@dataclasses.dataclass
+class SplitInfo:
+    """One split: fixed mixtures (``records``) or single-speaker ``utterances`` to mix."""
+
+    name: str  # train | valid | closed | open
+    records: list[MixRecord] = dataclasses.field(default_factory=list)
+    utterances: list[Utterance] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)  # per mixture / utterance
+    rates: set[int] = dataclasses.field(default_factory=set)
+    speakers: set[str] = dataclasses.field(default_factory=set)
+    mixtures: int = 0  # what a study sees (speakers: generated per epoch / fixed)
+
+    def line(self, dynamic: bool) -> str:
+        secs = np.array(self.seconds, float)
+        p5, p50, p95 = np.percentile(secs, [5, 50, 95]) if len(secs) else (0.0, 0.0, 0.0)
+        what = (f"{self.mixtures} mixtures{'/epoch (dynamic mixing)' if dynamic else ''} from "
+                f"{len(self.utterances)} utterances") if self.utterances else f"{len(self.records)} mixtures"
+        rates = ",".join(str(r) for r in sorted(self.rates))
+        return (f"  {self.name:<7} {what}, {secs.sum() / 3600:.2f} h, {len(self.speakers)} speakers, "
+                f"{rates} Hz, length p5/p50/p95 {p5:.1f}/{p50:.1f}/{p95:.1f} s")
+
+
+@dataclasses.dataclass
+class DataPlan:
+    """The checked corpus: where it is, what each split holds, and the optional noise pool."""
+
+    spec: DatasetSpec
+    n_src: int
+    root: Path
+    splits: dict[str, SplitInfo]
+    noise: list[Utterance] = dataclasses.field(default_factory=list)
+    source: str = ""  # wsj0mix: the folder standing in for the closed condition
+
+    @property
+    def needs_resampling(self) -> bool:
+        return any(r != self.spec.sample_rate for s in self.splits.values() for r in s.rates)
+
+    def summary(self) -> str:
+        ds = self.spec
+        head = f"dataset {ds.kind}: {self.root}, {self.n_src} speakers per mixture, {ds.sample_rate} Hz"
+        if self.needs_resampling:
+            head += " (files resampled on load)"
+        lines = [head] + [s.line(ds.kind == "speakers" and s.name == "train") for s in self.splits.values()]
+        if self.noise:
+            lines.append(f"  noise   {len(self.noise)} recordings at SNR {ds.noise_snr_db[0]:g}..{ds.noise_snr_db[1]:g} dB")
+        if self.source:
+            lines.append(f"  (closed condition: {self.source})")
+        return "\n".join(lines)
+
+
+def check_dataset(ds: DatasetSpec, n_src: int) -> DataPlan:
+    """Validate the corpus ``ds`` names for ``n_src``-speaker mixtures; see the module doc."""
+    if ds.kind == "default":
+        raise DataError("the embedded default corpus is generated (and checked) by `sweep data make`")
+    root = Path(ds.root or "").expanduser()
+    if not root.exists():
+        raise DataError(f"{root}: missing folder (dataset.root)")
+    try:
+        if ds.kind == "wsj0mix":
+            plan = _wsj0mix(ds, root, n_src)
+        elif ds.kind == "librimix":
+            plan = _librimix(ds, root, n_src)
+        else:
+            plan = _speakers(ds, root, n_src)
+    except DataError:
+        raise
+    except ValueError as exc:  # from the readers: already "path: problem"
+        raise DataError(str(exc)) from None
+    return plan
+
+
+def _info(path: Path, ds: DatasetSpec) -> tuple[int, int]:
+    """``(rate, frames)`` of a file that must be a non-empty mono file at a usable rate."""
+    rate, ch, frames = audio_info(path)
+    if ch != 1:
+        raise DataError(f"{path}: {ch} channels; expected mono recordings")
+    if frames == 0:
+        raise DataError(f"{path}: empty file (0 samples)")
+    if rate != ds.sample_rate and not ds.resample:
+        raise DataError(f"{path}: sample rate {rate} Hz but the study uses {ds.sample_rate} Hz; set "
+                        "dataset.resample: true (resampled on load) or point at the matching folder")
+    return rate, frames
+
+
+def _check_records(split: SplitInfo, ds: DatasetSpec) -> None:
+    for r in split.records:
+        rate, frames = _info(r.mix, ds)
+        for src in r.sources:
+            srate, sframes = _info(src, ds)
+            if (srate, sframes) != (rate, frames):
+                raise DataError(f"{src}: {sframes} samples at {srate} Hz but its mixture {r.mix.name} "
+                                f"has {frames} at {rate} Hz")
+        split.seconds.append(frames / rate)
+        split.rates.add(rate)
+
+
+def wsj0mix_records(folder: Path, n_src: int) -> list[MixRecord]:
+    """``folder/{mix,s1..sS}/*.wav`` as records; raises on missing folders or differing lists."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: missing folder (a wsj0-mix root holds tr/, cv/, tt/)")
+    names = {}
+    for sub in ["mix"] + [f"s{k}" for k in range(1, n_src + 1)]:
+        if not (folder / sub).is_dir():
+            raise DataError(f"{folder / sub}: missing folder (n_src={n_src})")
+        names[sub] = sorted(e.name for e in os.scandir(folder / sub) if e.name.endswith(".wav"))
+    if not names["mix"]:
+        raise DataError(f"{folder / 'mix'}: no .wav files")
+    for sub, listed in names.items():
+        if listed != names["mix"]:
+            bad = min(set(listed) ^ set(names["mix"]))
+            where = f"mix/ but not {sub}/" if bad in names["mix"] else f"{sub}/ but not mix/"
+            raise DataError(f"{folder / (sub if bad in listed else 'mix') / bad}: in {where}; "
+                            f"{sub}/ and mix/ must hold the same file names")
+    return [MixRecord(n[:-4], folder / "mix" / n, tuple(folder / f"s{k}" / n for k in range(1, n_src + 1)))
+            for n in names["mix"]]
+
+
+def wsj0mix_speakers(folder: Path, records: list[MixRecord], n_src: int) -> dict[str, list[str]]:
+    """Speaker of each source, by mixture name: from ``mixtures.csv`` (the embedded corpus and
+    fixed sets written here) or WSJ0's naming (``011a010b_0.61_409o030a_-0.61``: speakers 011, 409)."""
+    table = folder / "mixtures.csv"
+    if table.is_file():
+        with open(table, newline="", encoding="utf-8") as f:
+            rows = {row["name"]: [row[f"spk{k}"] for k in range(1, n_src + 1)] for row in csv.DictReader(f)}
+        if all(r.name in rows for r in records):
+            return {r.name: rows[r.name] for r in records}
+    out = {}
+    for r in records:
+        parts = r.name.split("_")
+        ids = parts[0::2][:n_src] if len(parts) >= 2 * n_src else [f"{r.name}#{k}" for k in range(n_src)]
+        out[r.name] = [speaker_of(u) if "-" in u else u[:3] for u in ids]
+    return out
+
+
+def _wsj0mix(ds: DatasetSpec, root: Path, n_src: int) -> DataPlan:
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (dataset.root)")
+    folders = {name: root / sub for name, sub in WSJ0_SPLITS.items()}
+    closed = root / "tt_closed"
+    folders["closed"] = closed if closed.is_dir() else root / "cv"
+    splits = {}
+    for name in ("train", "valid", "closed", "open"):
+        recs = wsj0mix_records(folders[name], n_src)
+        split = SplitInfo(name, records=recs)
+        _check_records(split, ds)
+        split.speakers = {s for spk in wsj0mix_speakers(folders[name], recs, n_src).values() for s in spk}
+        splits[name] = split
+    return DataPlan(ds, n_src, root.resolve(), splits,
+                    source="" if closed.is_dir() else "cv, as in the uPIT paper (no tt_closed)")
+
+
+def _librimix(ds: DatasetSpec, root: Path, n_src: int) -> DataPlan:
+    subsets = {**SUBSETS, "train": ds.subset}
+    recs = {name: read_metadata(root, sub, ds.mixture, n_src) for name, sub in subsets.items()}
+    recs["train"], recs["closed"] = hold_out(recs["train"], ds.n_test, ds.seed)
+    splits = {}
+    for name in ("train", "valid", "closed", "open"):
+        split = SplitInfo(name, records=recs[name])
+        _check_records(split, ds)
+        split.speakers = {speaker_of(u) for r in recs[name] for u in r.name.split("_")[:n_src]}
+        splits[name] = split
+    return DataPlan(ds, n_src, root.resolve(), splits,
+                    source=f"{len(recs['closed'])} mixtures held out of {ds.subset}")
+
+
+def _speakers(ds: DatasetSpec, root: Path, n_src: int) -> DataPlan:
+    utts = scan_speakers(root)
+    if not utts:
+        raise DataError(f"{root}: no .wav or .flac files")
+    checked = []
+    for u in utts:
+        rate, frames = _info(Path(u.path), ds)
+        checked.append(dataclasses.replace(u, frames=frames, rate=rate))
+    parts = split_speakers(checked, ds.seed, ds.unseen_speakers, ds.min_utterances, n_src)
+    counts = {"train": ds.n_train, "valid": ds.n_valid, "closed": ds.n_test, "open": ds.n_test}
+    splits = {}
+    for name, mine in parts.items():
+        splits[name] = SplitInfo(name, utterances=mine, seconds=[u.frames / u.rate for u in mine],
+                                 rates={u.rate for u in mine}, speakers={u.speaker for u in mine},
+                                 mixtures=counts[name])
+    noise = []
+    if ds.noise:
+        folder = Path(ds.noise).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"{folder}: missing folder (dataset.noise)")
+        for p in scan_audio(folder):
+            rate, frames = _info(p, ds)
+            noise.append(Utterance(str(p), "noise", frames, rate))
+        if not noise:
+            raise DataError(f"{folder}: no .wav or .flac files (dataset.noise)")
+    return DataPlan(ds, n_src, root.resolve(), splits, noise)

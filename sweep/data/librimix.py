@@ -1,0 +1,96 @@
+"""LibriMix (Libri2Mix / Libri3Mix) through its metadata CSVs.
+
+The root is one rate/mode folder of a LibriMix build, e.g. ``Libri2Mix/wav8k/min``::
+
+    root/metadata/mixture_{subset}_mix_{clean|both}.csv
+    root/{train-100,train-360,dev,test}/{mix_clean,mix_both,s1,s2[,s3],noise}/ID.wav
+
+The CSV columns are ``mixture_ID, mixture_path, source_1_path, source_2_path[, source_3_path]
+[, noise_path], length``. Paths in the CSVs are absolute on the machine that generated them,
+so a path that does not exist is looked up under ``root/{subset}/{its folder}/{its name}``;
+a corpus that was moved or mounted elsewhere still reads.
+
+Conditions: LibriSpeech's dev and test speakers are disjoint from its training speakers, so
+``test`` is the open condition and ``dev`` validates; the closed condition is ``n_test``
+mixtures held out of the training subset (their speakers are seen in training, the mixtures
+themselves are not).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MixRecord", "read_metadata", "metadata_path", "speaker_of", "SUBSETS"]
+
+SUBSETS = {"train": None, "valid": "dev", "open": "test"}  # train: the spec's subset
+
+
+@dataclasses.dataclass(frozen=True)
+class MixRecord:
+    """One mixture: its id, the mixture file and the ``n_src`` source files."""
+
+    name: str
+    mix: Path
+    sources: tuple[Path, ...]
+
+
+def metadata_path(root: Path, subset: str, mixture: str) -> Path:
+    return Path(root) / "metadata" / f"mixture_{subset}_mix_{mixture}.csv"
+
+
+def speaker_of(utterance_id: str) -> str:
+    """LibriSpeech ids are ``speaker-chapter-utterance``."""
+    return utterance_id.split("-")[0]
+
+
+def _resolve(root: Path, subset: str, listed: str) -> Path:
+    p = Path(listed)
+    if p.is_absolute() and p.is_file():
+        return p
+    return root / subset / p.parent.name / p.name
+
+
+def read_metadata(root: str | Path, subset: str, mixture: str, n_src: int) -> list[MixRecord]:
+    """The mixtures of ``subset`` (``mixture``: ``clean`` or ``both``), in CSV order.
+
+    Raises:
+        ValueError: naming the file: a missing metadata CSV, missing columns for ``n_src``
+            sources, or a listed file that is found neither where the CSV says nor under root.
+    """
+    root = Path(root)
+    path = metadata_path(root, subset, mixture)
+    if not path.is_file():
+        raise ValueError(f"{path}: missing LibriMix metadata file (root should be e.g. "
+                         f"Libri{n_src}Mix/wav8k/min, holding metadata/ and {subset}/)")
+    need = ["mixture_ID", "mixture_path"] + [f"source_{k}_path" for k in range(1, n_src + 1)]
+    out = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column {missing[0]} (n_src={n_src}; is this a "
+                             f"Libri{n_src}Mix metadata file?)")
+        if f"source_{n_src + 1}_path" in (reader.fieldnames or []):
+            raise ValueError(f"{path}: has a source_{n_src + 1}_path column but n_src is {n_src}")
+        for line, row in enumerate(reader, 2):
+            files = [_resolve(root, subset, row[c]) for c in need[1:]]
+            for p in files:
+                if not p.is_file():
+                    raise ValueError(f"{p}: missing file (listed in {path.name}, line {line})")
+            out.append(MixRecord(row["mixture_ID"], files[0], tuple(files[1:])))
+    if not out:
+        raise ValueError(f"{path}: no mixtures listed")
+    return out
+
+
+def hold_out(records: list[MixRecord], n: int, seed: int) -> tuple[list[MixRecord], list[MixRecord]]:
+    """``(train, closed)``: ``n`` records (at most a quarter) chosen by ``seed`` for the closed set."""
+    n = min(n, len(records) // 4)
+    rng = np.random.default_rng([seed, 12])
+    pick = set(int(i) for i in rng.permutation(len(records))[:n])
+    return ([r for i, r in enumerate(records) if i not in pick],
+            [r for i, r in enumerate(records) if i in pick])

@@ -1,0 +1,194 @@
+"""Turn a checked corpus into what a trial reads: a root in wsj0-2mix layout.
+
+Every dataset kind ends up as a folder with ``cv``, ``tt`` and (usually) ``tt_closed`` in the
+wsj0-2mix layout, so validation and the test protocol (``sweep.evaluate``) read all kinds the
+same way. What differs is kept in ``dataset.json`` at the top of that folder:
+
+- ``wsj0mix`` at the study's rate: the corpus root itself, untouched (nothing written).
+- ``wsj0mix`` at another rate (``resample: true``): a folder in the data cache whose ``tr`` is a
+  link to the original and whose ``cv``/``tt``/``tt_closed`` are resampled copies.
+- ``librimix``: a folder of links named by mixture id (``tr`` = the training subset minus the
+  closed-condition hold-out, ``cv`` = dev, ``tt`` = test); resampled copies when rates differ.
+- ``speakers``: fixed ``cv``/``tt_closed``/``tt`` mixtures written once (by the seed) and the
+  training utterances listed in ``train_pool.csv`` for dynamic mixing.
+
+:func:`make_datasets` (called inside each trial) reads ``dataset.json`` and builds the training
+set (fixed mixtures or dynamic mixing) and the validation set.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sweep.audio import audio_info, read_audio, resample, to_pcm16, write_wav
+from sweep.data.check import DataPlan, SplitInfo, wsj0mix_records, wsj0mix_speakers
+from sweep.data.dynamic import DynamicMixDataset, MixRecipe, write_fixed_split
+from sweep.data.speakers import Utterance
+
+__all__ = ["prepare_dataset", "make_datasets", "META"]
+
+META = "dataset.json"  # written last: its presence marks a complete prepared root
+VERSION = 1
+FOLDER = {"valid": "cv", "closed": "tt_closed", "open": "tt", "train": "tr"}
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _recipe(ds) -> MixRecipe:
+    return MixRecipe(ds.level, ds.level_dbfs, ds.rel_level_db, tuple(ds.noise_snr_db))
+
+
+def prepare_dataset(plan: DataPlan, cache_dir: Path, progress: ProgressFn | None = None) -> Path:
+    """The root a trial reads for ``plan`` (built in ``cache_dir`` once, reused after)."""
+    ds = plan.spec
+    if ds.kind == "wsj0mix" and not plan.needs_resampling:
+        return plan.root
+    key = {"version": VERSION, "dataset": dataclasses.asdict(ds), "n_src": plan.n_src,
+           "files": _fingerprint(plan)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    root = Path(cache_dir) / f"{ds.kind}-{digest}"
+    if (root / META).is_file():
+        return root.resolve()
+    from sweep.data.synth import _lock  # one builder at a time, as for the embedded corpus
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(root.parent / f".{root.name}.lock"):
+        if (root / META).is_file():
+            return root.resolve()
+        tmp = root.parent / f".{root.name}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        meta = {"kind": ds.kind, "sample_rate": ds.sample_rate, "resample": plan.needs_resampling,
+                "seed": ds.seed, "n_train": ds.n_train, "recipe": dataclasses.asdict(_recipe(ds)),
+                "dynamic_default": ds.kind == "speakers", "source": str(plan.root)}
+        if ds.kind == "speakers":
+            _prepare_speakers(plan, tmp, progress)
+        else:
+            for name, split in plan.splits.items():
+                dest = tmp / FOLDER[name]
+                if ds.kind == "wsj0mix" and name == "train":
+                    os.symlink(split.records[0].mix.parent.parent, dest)  # resampled on load
+                elif name == "train" or not plan.needs_resampling:
+                    _link_split(dest, split, plan.n_src)
+                else:  # evaluation reads files at the study's rate: resample once, here
+                    _resampled_split(dest, split, plan.n_src, ds.sample_rate, progress)
+        (tmp / META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, root)
+    return root.resolve()
+
+
+def _fingerprint(plan: DataPlan) -> str:
+    h = hashlib.sha256()
+    for split in plan.splits.values():
+        for r in split.records:
+            h.update(f"{r.mix}|{'|'.join(map(str, r.sources))}\n".encode())
+        for u in split.utterances + (plan.noise if split.name == "train" else []):
+            h.update(f"{u.path}|{u.speaker}|{u.frames}|{u.rate}\n".encode())
+    return h.hexdigest()
+
+
+def _write_pool(path: Path, utts: list[Utterance]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["path", "speaker", "frames", "rate"])
+        w.writerows([u.path, u.speaker, u.frames, u.rate] for u in utts)
+
+
+def _read_pool(path: Path) -> list[Utterance]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [Utterance(r["path"], r["speaker"], int(r["frames"]), int(r["rate"])) for r in csv.DictReader(f)]
+
+
+def _prepare_speakers(plan: DataPlan, out: Path, progress: ProgressFn | None) -> None:
+    ds = plan.spec
+    _write_pool(out / "train_pool.csv", plan.splits["train"].utterances)
+    _write_pool(out / "noise_pool.csv", plan.noise)
+    for tag, name in enumerate(("valid", "closed", "open")):
+        split = plan.splits[name]
+        if progress:
+            progress(f"{FOLDER[name]} mixtures", 0, split.mixtures)
+        write_fixed_split(out / FOLDER[name], split.utterances, split.mixtures, plan.n_src, ds.sample_rate,
+                          ds.seed, tag, _recipe(ds), plan.noise or None)
+        if progress:
+            progress(f"{FOLDER[name]} mixtures", split.mixtures, split.mixtures)
+
+
+def _link_split(dest: Path, split: SplitInfo, n_src: int) -> None:
+    subs = ["mix"] + [f"s{k}" for k in range(1, n_src + 1)]
+    for sub in subs:
+        (dest / sub).mkdir(parents=True)
+    for r in split.records:
+        for sub, path in zip(subs, (r.mix,) + r.sources):
+            os.symlink(path, dest / sub / f"{r.name}.wav")
+
+
+def _resampled_split(dest: Path, split: SplitInfo, n_src: int, rate: int, progress: ProgressFn | None) -> None:
+    subs = ["mix"] + [f"s{k}" for k in range(1, n_src + 1)]
+    for sub in subs:
+        (dest / sub).mkdir(parents=True)
+    for i, r in enumerate(split.records, 1):
+        for sub, path in zip(subs, (r.mix,) + r.sources):
+            x, sr = read_audio(path)
+            write_wav(dest / sub / f"{r.name}.wav", to_pcm16(np.clip(resample(x, sr, rate), -1, 1)), rate)
+        if progress and (i == len(split.records) or i % 200 == 0):
+            progress(f"{dest.name} resampling", i, len(split.records))
+
+
+def make_datasets(root: str | Path, n_src: int, segment: int, sample_rate: int, seed: int,
+                  dynamic_mixing: bool | None = None):
+    """``(train_set, valid_set)`` for a trial on a prepared ``root`` (see the module doc).
+
+    ``dynamic_mixing`` (the spec's ``train.dynamic_mixing``): ``True`` draws new training
+    mixtures every epoch from the training sources (for wsj0mix / librimix / the embedded
+    corpus: the ``s1..sS`` files of ``tr``, one pool utterance each); ``False`` keeps a fixed
+    training set; ``None`` takes the kind's default (dynamic for ``speakers`` only). Both sets
+    give ``(mix [T], sources [S, T], name)`` items with T = ``segment`` samples.
+    """
+    from sweep.data.wsj0mix import Wsj0MixDataset
+
+    root = Path(root)
+    meta = json.loads((root / META).read_text(encoding="utf-8")) if (root / META).is_file() else {}
+    if meta and meta["sample_rate"] != sample_rate:
+        raise ValueError(f"{root / META}: prepared for {meta['sample_rate']} Hz, the trial runs at {sample_rate} Hz")
+    dynamic = meta.get("dynamic_default", False) if dynamic_mixing is None else bool(dynamic_mixing)
+    rs = bool(meta.get("resample", False))
+    valid = Wsj0MixDataset(root / "cv", n_src=n_src, segment=segment, sample_rate=sample_rate, seed=seed)
+    recipe = MixRecipe(**{**meta["recipe"], "noise_snr_db": tuple(meta["recipe"]["noise_snr_db"])}) \
+        if "recipe" in meta else MixRecipe()
+    if meta.get("kind") == "speakers":
+        noise = _read_pool(root / "noise_pool.csv")
+        train = DynamicMixDataset(_read_pool(root / "train_pool.csv"), n_src, segment, sample_rate,
+                                  int(meta["n_train"]), seed, dynamic, recipe, noise)
+    elif dynamic:
+        pool = _source_pool(root / "tr", n_src)
+        train = DynamicMixDataset(pool, n_src, segment, sample_rate, len(pool) // n_src, seed, True, recipe)
+    else:
+        train = Wsj0MixDataset(root / "tr", n_src=n_src, segment=segment, sample_rate=sample_rate, seed=seed,
+                               resample=rs)
+    return train, valid
+
+
+def _source_pool(folder: Path, n_src: int) -> list[Utterance]:
+    """The reference sources of a wsj0-layout training split as single-speaker utterances
+    (each utterance once, though wsj0-2mix reuses it in several mixtures)."""
+    records = wsj0mix_records(folder, n_src)
+    speakers = wsj0mix_speakers(folder, records, n_src)
+    seen, pool = set(), []
+    for r in records:
+        ids = r.name.split("_")[0::2][:n_src]
+        for k, path in enumerate(r.sources):
+            uid = ids[k] if len(ids) == n_src else f"{r.name}#{k}"
+            if uid in seen:
+                continue
+            seen.add(uid)
+            rate, _, frames = audio_info(path)
+            pool.append(Utterance(str(path), speakers[r.name][k], frames, rate))
+    return pool

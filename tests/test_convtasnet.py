@@ -1,0 +1,194 @@
+"""Conv-TasNet: published size, equivalence with torchaudio's implementation, any input length,
+causality of the causal variant, and that a tiny model learns to separate."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torchaudio.models import ConvTasNet as TorchaudioConvTasNet
+
+import models
+import models.convtasnet  # noqa: F401  (registers the family)
+from models.convtasnet import ConvTasNet, load_torchaudio_weights, torchaudio_kwargs
+from sweep.metrics import pit_si_snri_torch
+
+SR = 8000
+TINY = {"N": 32, "L": 16, "B": 16, "H": 32, "P": 3, "X": 3, "R": 1, "Sc": 16}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # The 2 CPU cores are shared; small convs are no faster with intra-op threads.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(params: dict, n_src: int = 2) -> ConvTasNet:
+    torch.manual_seed(0)
+    return models.build("convtasnet", params, n_src=n_src, sample_rate=SR)
+
+
+def two_speakers(seconds: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mixture [1, T], sources [1, 2, T])`` at 8 kHz: a 140 Hz harmonic 'voice' below 1 kHz
+    and 2-3.5 kHz band-limited noise, each with its own slow amplitude modulation."""
+    t = torch.arange(int(SR * seconds)) / SR
+    voice = sum(torch.sin(2 * math.pi * 140 * k * t + k) / k for k in range(1, 7))
+    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 3 * t))
+    spec = torch.fft.rfft(torch.randn(t.numel(), generator=torch.Generator().manual_seed(0)))
+    freqs = torch.fft.rfftfreq(t.numel(), 1 / SR)
+    spec[(freqs < 2000) | (freqs > 3500)] = 0
+    noise = torch.fft.irfft(spec, n=t.numel()) * (0.6 + 0.4 * torch.cos(2 * math.pi * 5 * t))
+    sources = torch.stack([voice / voice.std(), noise / noise.std()])[None]
+    return sources.sum(dim=1), sources
+
+
+# -- Size ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["paper", "paper_causal"])
+def test_paper_presets_are_within_3_percent_of_published(preset: str) -> None:
+    family = models.get_family("convtasnet")
+    count = models.build("convtasnet", family.presets[preset]).param_count()
+    published = family.published_params[preset]
+    assert count == 4_984_881  # 5.1M published; the gap is -2.3 %
+    assert abs(count - published) / published < 0.03
+
+
+def test_paper_config_has_torchaudios_parameter_count() -> None:
+    ours = models.build("convtasnet", models.get_family("convtasnet").presets["paper"])
+    kwargs = torchaudio_kwargs(ours)
+    # The paper's best system is torchaudio's default apart from the mask activation.
+    assert kwargs == {"num_sources": 2, "enc_kernel_size": 16, "enc_num_feats": 512, "msk_kernel_size": 3,
+                      "msk_num_feats": 128, "msk_num_hidden_feats": 512, "msk_num_layers": 8,
+                      "msk_num_stacks": 3, "msk_activate": "sigmoid"}
+    theirs = TorchaudioConvTasNet(**kwargs)
+    assert ours.param_count() == sum(p.numel() for p in theirs.parameters())
+
+
+def test_cpu_preset_is_small() -> None:
+    count = models.build("convtasnet", models.get_family("convtasnet").presets["cpu"]).param_count()
+    assert 10_000 < count < 200_000
+
+
+# -- torchaudio as an independent reference -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "n_src"),
+    [
+        (TINY, 2),
+        ({**TINY, "R": 2, "activation": "relu"}, 3),
+        ({"N": 24, "L": 5, "B": 16, "H": 16, "P": 3, "X": 2, "R": 2, "Sc": 16}, 2),  # odd L: other framing branch
+    ],
+)
+def test_outputs_equal_torchaudio_with_its_weights(params: dict, n_src: int) -> None:
+    ours = build(params, n_src)
+    theirs = TorchaudioConvTasNet(**torchaudio_kwargs(ours))
+    with torch.no_grad():  # move every tensor off its init value, so a mis-mapped one shows
+        for p in theirs.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert ours.param_count() == sum(p.numel() for p in theirs.parameters())
+    load_torchaudio_weights(ours, theirs)
+    for length in (1, 17, 1001):
+        x = torch.randn(2, length)
+        with torch.no_grad():
+            expected = theirs(x.unsqueeze(1))
+            got = ours(x)
+        assert got.shape == expected.shape == (2, n_src, length)
+        assert (got - expected).abs().max().item() < 1e-5
+
+
+def test_torchaudio_loading_refuses_other_configurations() -> None:
+    ours = build(TINY)
+    with pytest.raises(ValueError, match="causal"):
+        torchaudio_kwargs(build({**TINY, "norm": "cLN", "causal": True}))
+    with pytest.raises(ValueError, match="Sc=32 != B=16"):
+        torchaudio_kwargs(build({**TINY, "Sc": 32}))
+    with pytest.raises(ValueError, match="softmax"):
+        torchaudio_kwargs(build({**TINY, "activation": "softmax"}))
+    with pytest.raises(ValueError, match="enc_num_feats"):
+        load_torchaudio_weights(ours, TorchaudioConvTasNet(**{**torchaudio_kwargs(ours), "enc_num_feats": 48}))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_torchaudio_weights(ours, TorchaudioConvTasNet(**{**torchaudio_kwargs(ours), "msk_num_hidden_feats": 48}))
+
+
+# -- Shapes, masks, causality ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [1, 17, 8001])
+@pytest.mark.parametrize("n_src", [2, 3])
+@pytest.mark.parametrize("extra", [{}, {"L": 7, "P": 4, "norm": "cLN", "causal": True}])
+def test_forward_returns_b_s_t_for_any_length(length: int, n_src: int, extra: dict) -> None:
+    model = build({**TINY, **extra}, n_src)
+    with torch.no_grad():
+        out = model(torch.randn(2, length))
+    assert out.shape == (2, n_src, length)
+    assert torch.isfinite(out).all()
+
+
+def test_softmax_masks_sum_to_one_across_speakers() -> None:
+    model = build({**TINY, "activation": "softmax"}, n_src=3)
+    with torch.no_grad():
+        masks = model.masker(model.encoder(model.pad(torch.randn(2, 500))))
+    assert masks.shape[:3] == (2, 3, TINY["N"])
+    torch.testing.assert_close(masks.sum(dim=1), torch.ones_like(masks[:, 0]))
+
+
+def _change_after(model: ConvTasNet, t0: int, length: int = 2000) -> float:
+    """Largest output change before ``t0 - L`` when only input samples ``>= t0`` change."""
+    torch.manual_seed(1)
+    x = torch.randn(2, length)
+    y = x.clone()
+    y[:, t0:] = torch.randn(2, length - t0)
+    with torch.no_grad():
+        a, b = model.eval()(x), model(y)
+    return (a - b)[..., : t0 - model.kernel_size].abs().max().item()
+
+
+def test_causal_variant_ignores_the_future() -> None:
+    model = build({**TINY, "X": 4, "norm": "cLN", "causal": True})
+    assert model.is_causal
+    assert _change_after(model, t0=1203) <= 1e-6
+
+
+def test_non_causal_variants_see_the_future() -> None:
+    # The causality check above can fail: gLN, or non-causal padding, leaks the future.
+    for extra in ({}, {"causal": True}, {"norm": "cLN"}):
+        model = build({**TINY, **extra})
+        assert not model.is_causal
+        assert _change_after(model, t0=1203) > 1e-4
+
+
+# -- Registry ----------------------------------------------------------------------------------
+
+
+def test_registry_contract() -> None:
+    family = models.get_family("convtasnet")
+    assert {"paper", "paper_causal", "cpu"} <= set(family.presets)
+    assert set(family.blocks) == {"encoder", "separator", "mask head", "decoder"}
+    assert family.preset("paper_causal")["norm"] == "cLN" and family.preset("paper_causal")["causal"] is True
+    with pytest.raises(ValueError, match="'norm'"):
+        models.build("convtasnet", {"norm": "LN"})
+
+
+# -- Learning ----------------------------------------------------------------------------------
+
+
+def test_tiny_model_overfits_one_mixture() -> None:
+    mixture, sources = two_speakers()
+    model = build(TINY)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with torch.no_grad():
+        before = pit_si_snri_torch(model(mixture), sources, mixture).item()
+    for _ in range(150):
+        optimiser.zero_grad()
+        model.training_loss(mixture, sources).backward()
+        optimiser.step()
+    with torch.no_grad():
+        after = pit_si_snri_torch(model(mixture), sources, mixture).item()
+    assert before < 5.0
+    assert after > 10.0, f"SI-SNRi {before:.1f} -> {after:.1f} dB after 150 steps"

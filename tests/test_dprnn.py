@@ -1,0 +1,216 @@
+"""DPRNN-TasNet and its building blocks: dual-path chunking / overlap-add, the dual-path
+block, the learned filterbank, preset sizes against the paper, any-length I/O, the causal
+variant's bounded look-ahead, and that a CPU-sized model learns to separate."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import models
+import models.dprnn  # noqa: F401  (registers the family even before models/__init__ imports it)
+from models.blocks.dual_path import DualPathBlock, chunk, chunk_grid, overlap_add
+from models.blocks.learned_filterbank import LearnedDecoder, LearnedEncoder, learned_filterbank
+from models.dprnn import DPRNN
+from sweep.metrics import pit_si_snri_torch
+
+SR = 8000
+TINY = {"N": 16, "L": 4, "B": 16, "H": 16, "K": 8, "R": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Small LSTMs run faster single-threaded, and the 2 cores are shared.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def two_speakers(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """0.5 s at 8 kHz: a gliding harmonic 'voice' (f0 ~140 Hz, 10 harmonics, 4 Hz AM) and
+    noise band-limited to 1.5-3 kHz. Returns ``(mixture [1, T], sources [1, 2, T])``."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(T) / SR
+    phase = 2 * math.pi * torch.cumsum(140 + 20 * torch.sin(2 * math.pi * 3 * t), 0) / SR
+    voice = sum(torch.sin(k * phase) / k for k in range(1, 11)) * (0.6 + 0.4 * torch.sin(2 * math.pi * 4 * t))
+    spec = torch.fft.rfft(torch.randn(T, generator=g))
+    f = torch.fft.rfftfreq(T, 1 / SR)
+    spec[(f < 1500) | (f > 3000)] = 0
+    noise = torch.fft.irfft(spec, n=T)
+    sources = 0.1 * torch.stack([voice / voice.std(), noise / noise.std()])[None]
+    return sources.sum(1), sources
+
+
+def overfit(family: str, params: dict, max_steps: int = 300, target_db: float = 10.0) -> tuple[float, int]:
+    """Adam on one mixture until SI-SNRi > ``target_db``; returns (best SI-SNRi, steps)."""
+    mixture, sources = two_speakers()
+    torch.manual_seed(0)
+    model = models.build(family, params, n_src=2, sample_rate=SR)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    best = -math.inf
+    for step in range(1, max_steps + 1):
+        loss = model.training_loss(mixture, sources)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 0:
+            with torch.no_grad():
+                best = max(best, pit_si_snri_torch(model(mixture), sources, mixture).item())
+            if best > target_db:
+                break
+    return best, step
+
+
+def lookahead_check(family: str, params: dict, T: int = 800, change_at: int = 500) -> tuple[torch.Tensor, int]:
+    """Change the input from ``change_at`` on; return ``|Δ output|`` per sample and the look-ahead bound."""
+    torch.manual_seed(0)
+    model = models.build(family, params, n_src=2, sample_rate=SR).eval()
+    x = torch.randn(1, T)
+    y = x.clone()
+    y[:, change_at:] += torch.randn(1, T - change_at)
+    with torch.no_grad():
+        diff = (model(x) - model(y)).abs().amax(dim=(0, 1))
+    return diff, model.lookahead()
+
+
+# -- Dual-path chunking ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("T", [1, 7, 100, 1001])
+@pytest.mark.parametrize("K", [2, 8, 250])
+def test_overlap_add_of_chunks_reconstructs_exactly(T: int, K: int) -> None:
+    x = torch.randn(2, 3, T)
+    chunks = chunk(x, K)
+    assert chunks.shape[:3] == (2, 3, K)
+    assert torch.equal(overlap_add(chunks, T), x)  # averaging two equal copies is exact
+
+
+@pytest.mark.parametrize("K", [3, 9])
+def test_overlap_add_reconstructs_with_an_odd_chunk_size(K: int) -> None:
+    x = torch.randn(1, 2, 123)
+    torch.testing.assert_close(overlap_add(chunk(x, K), 123), x, rtol=1e-6, atol=1e-7)
+
+
+def test_chunk_layout_half_overlap_every_frame_in_two_chunks() -> None:
+    T, K, P = 37, 8, 4
+    x = torch.arange(1, T + 1, dtype=torch.float32).view(1, 1, T)  # frame t holds t + 1; pads hold 0
+    chunks = chunk(x, K)[0, 0]  # [K, S]
+    front, padded, S = chunk_grid(T, K, P)
+    assert (front, S) == (P, math.ceil(T / P) + 1) and padded == (S - 1) * P + K
+    for j in range(S):  # chunk j holds frames j*P - P ... j*P - P + K - 1
+        expected = [t + 1 if 0 <= t < T else 0 for t in range(j * P - P, j * P - P + K)]
+        assert chunks[:, j].tolist() == expected
+    counts = torch.bincount(chunks[chunks > 0].long(), minlength=T + 1)[1:]
+    assert (counts == 2).all()
+    assert chunks[:P, 0].eq(0).all()  # the first chunk starts with P zero frames
+
+
+def test_overlap_add_rejects_a_chunk_count_that_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="chunks do not match"):
+        overlap_add(torch.zeros(1, 2, 8, 3), 100)
+
+
+def test_dual_path_block_runs_intra_along_chunks_and_inter_across_them() -> None:
+    class CumSum(torch.nn.Module):  # [batch, seq, C]: makes the sequence axis visible
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.cumsum(1)
+
+    x = torch.randn(2, 3, 5, 4)  # [B, C, K, S]
+    assert torch.equal(DualPathBlock(CumSum(), torch.nn.Identity())(x), x.cumsum(2))
+    assert torch.equal(DualPathBlock(torch.nn.Identity(), CumSum())(x), x.cumsum(3))
+    zero = lambda _: torch.zeros(())  # noqa: E731  a norm that kills the path leaves the residual
+    assert torch.equal(DualPathBlock(CumSum(), CumSum(), zero, zero)(x), x)
+
+
+# -- Learned filterbank ------------------------------------------------------------------------
+
+
+def test_learned_filterbank_shapes_relu_and_no_bias() -> None:
+    enc, dec = learned_filterbank(N=32, L=16)
+    assert isinstance(enc, LearnedEncoder) and isinstance(dec, LearnedDecoder) and enc.stride == 8
+    w = enc(torch.randn(3, 1, 8 * 99 + 16))
+    assert w.shape == (3, 32, 100) and (w >= 0).all()
+    assert dec(w).shape == (3, 1, 8 * 99 + 16)
+    assert [n for n, _ in enc.named_parameters()] == ["conv.weight"]
+    assert [n for n, _ in dec.named_parameters()] == ["deconv.weight"]
+    with pytest.raises(ValueError, match="L must be >= 2"):
+        LearnedEncoder(8, 1)
+
+
+# -- The family --------------------------------------------------------------------------------
+
+
+def test_paper_preset_matches_the_published_size() -> None:
+    family = models.get_family("dprnn")
+    published = family.published_params["paper"]
+    model = models.build("dprnn", family.presets["paper"])
+    assert published == 2_600_000
+    assert abs(model.param_count() - published) / published < 0.03
+    assert model.param_count() == 2_608_001  # pinned: any structural change shows up here
+    blocks = model.masker.blocks
+    assert len(blocks) == 6 and blocks[0].intra.rnn.hidden_size == 128 and model.masker.K == 250
+
+
+def test_causal_preset_uses_lstm_across_chunks_and_cln() -> None:
+    model = models.build("dprnn", models.get_family("dprnn").presets["paper_causal"])
+    block = model.masker.blocks[0]
+    assert block.intra.rnn.bidirectional and not block.inter.rnn.bidirectional
+    assert type(block.inter_norm.norm).__name__ == "CumulativeLayerNorm"
+    assert type(model.masker.in_norm).__name__ == "CumulativeLayerNorm"
+    assert model.param_count() < models.build("dprnn", models.get_family("dprnn").presets["paper"]).param_count()
+
+
+def test_cpu_preset_is_small_with_16_sample_windows() -> None:
+    params = models.get_family("dprnn").preset("cpu")
+    model = models.build("dprnn", params)
+    assert params["L"] == 16 and 10_000 < model.param_count() < 100_000
+
+
+@pytest.mark.parametrize("T", [1, 17, 4001])
+@pytest.mark.parametrize("n_src", [2, 3])
+def test_any_length_gives_b_s_t(T: int, n_src: int) -> None:
+    torch.manual_seed(0)
+    model = models.build("dprnn", models.get_family("dprnn").presets["cpu"], n_src=n_src, sample_rate=SR)
+    out = model(torch.randn(2, T))
+    assert out.shape == (2, n_src, T) and torch.isfinite(out).all()
+    loss = model.training_loss(torch.randn(2, T), torch.randn(2, n_src, T))
+    assert loss.dim() == 0 and torch.isfinite(loss)
+
+
+def test_causal_variant_looks_ahead_at_most_one_chunk() -> None:
+    diff, bound = lookahead_check("dprnn", {**TINY, "causal": True})
+    assert bound == 8 * 2 + 4  # K frames of hop L/2, plus one window
+    assert diff[: 500 - bound].max().item() == 0.0  # outputs well before the change: untouched
+    assert diff[500:].min().item() > 0  # ... while the changed part does move
+
+
+def test_non_causal_variant_fails_the_lookahead_check() -> None:
+    # The same check on the BLSTM / gLN model must fail, or the check would prove nothing.
+    diff, bound = lookahead_check("dprnn", {**TINY, "causal": False})
+    assert diff[: 500 - bound].max().item() > 1e-4
+
+
+@pytest.mark.parametrize("mask_act", ["sigmoid", "softmax"])
+def test_other_mask_activations(mask_act: str) -> None:
+    model = models.build("dprnn", {**TINY, "mask_act": mask_act}, n_src=3)
+    masks = model.masker(model.encoder(model.pad(torch.randn(2, 300))))
+    assert masks.shape[:2] == (2, 3) and (masks >= 0).all() and (masks <= 1).all()
+    if mask_act == "softmax":
+        torch.testing.assert_close(masks.sum(1), torch.ones_like(masks[:, 0]))
+
+
+def test_registry_and_validation() -> None:
+    assert isinstance(models.build("dprnn", TINY), DPRNN)
+    assert {"paper", "paper_causal", "cpu"} <= set(models.get_family("dprnn").presets)
+    with pytest.raises(ValueError, match=r"'K'.*outside"):
+        models.build("dprnn", {"K": 1})
+    with pytest.raises(ValueError, match=r"'mask_act'"):
+        models.build("dprnn", {"mask_act": "tanh"})
+
+
+def test_cpu_preset_learns_to_separate_one_mixture() -> None:
+    best, steps = overfit("dprnn", models.get_family("dprnn").presets["cpu"])
+    assert best > 10.0, f"SI-SNRi {best:.1f} dB after {steps} steps"

@@ -1,0 +1,162 @@
+"""SuDoRM-RF and its U-ConvBlock: the paper preset's size against the published one, the
+block's multi-resolution path, padding for any length, 1 to 3 sources, and that a CPU-sized
+model learns."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import models
+import models.sudormrf  # noqa: F401  (registers the family even before models/__init__ imports it)
+from models.blocks.uconv import UConvBlock
+from models.sudormrf import SuDoRMRF
+from sweep.metrics import pit_si_snri_torch
+
+SR = 8000
+CPU = models.get_family("sudormrf").presets["cpu"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models run faster single-threaded, and the 2 cores are shared.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def two_speakers(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """0.5 s at 8 kHz: a harmonic 'voice' (f0 140 Hz, 10 harmonics, 4 Hz AM) and noise
+    band-limited to 2-3.5 kHz (3 Hz AM). Returns ``(mixture [1, T], sources [1, 2, T])``."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(T) / SR
+    voice = sum(torch.sin(2 * math.pi * k * 140 * t + k) / k for k in range(1, 11))
+    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 4 * t))
+    spec = torch.fft.rfft(torch.randn(T, generator=g))
+    f = torch.fft.rfftfreq(T, 1 / SR)
+    spec[(f < 2000) | (f > 3500)] = 0
+    noise = torch.fft.irfft(spec, T) * (0.6 + 0.4 * torch.cos(2 * math.pi * 3 * t))
+    sources = 0.1 * torch.stack([voice / voice.std(), noise / noise.std()]).unsqueeze(0)
+    return sources.sum(1), sources
+
+
+# -- Size ---------------------------------------------------------------------------------
+
+
+def test_paper_preset_size_is_pinned_and_near_the_published_one():
+    """Ours: 2,650,245. The paper: 2.66M (SuDoRM-RF 1.0x); the lecture's table: 2.6M.
+
+    The authors' code at their run settings counts 2,662,022: 11,777 more, all of it
+    accounted for by two deliberate differences (see ``models/sudormrf.py``): one decoder
+    per source (+10,753 over our shared one) and an unused GroupNorm (+1,024). The 16
+    U-ConvBlocks, 155,904 weights each, are identical, so are encoder and mask head.
+    """
+    fam = models.get_family("sudormrf")
+    model = models.build("sudormrf", fam.presets["paper"], n_src=2, sample_rate=SR)
+    ours = model.param_count()
+    assert ours == 2_650_245
+    assert ours + 21_506 - 10_753 + 1_024 == 2_662_022  # the authors' model
+    assert fam.published_params["paper"] == 2_660_000
+    for published in (2_660_000, 2_600_000):
+        assert abs(ours - published) <= 0.03 * published
+    assert sum(p.numel() for p in UConvBlock(128, 512, 4).parameters()) == 155_904
+    assert sum(p.numel() for p in model.masker.sm.parameters()) == 16 * 155_904
+    # Only the mask layer depends on S: one (N + 1)-tap filter and a bias per source.
+    three = models.build("sudormrf", fam.presets["paper"], n_src=3, sample_rate=SR)
+    assert three.param_count() - ours == 513 + 1
+
+
+def test_cpu_preset_is_small():
+    n = models.build("sudormrf", CPU, n_src=2, sample_rate=SR).param_count()
+    assert 10_000 <= n <= 100_000
+
+
+# -- The U-ConvBlock ----------------------------------------------------------------------
+
+
+def test_uconv_block_has_q_strided_depthwise_levels_and_keeps_the_shape():
+    block = UConvBlock(out_channels=8, in_channels=16, downsampling_depth=3)
+    convs = [level[0] for level in block.spp_dw]
+    assert [c.stride[0] for c in convs] == [1, 2, 2, 2]
+    assert all(c.kernel_size[0] == 5 and c.groups == 16 for c in convs)
+    torch.manual_seed(0)
+    for frames in (8, 64, 13):  # multiples of 2^Q, and (robustness) one that is not
+        assert block(torch.randn(2, 8, frames)).shape == (2, 8, frames)
+
+
+def test_uconv_block_merges_the_coarse_levels():
+    """Zeroing a coarse level's depthwise filter must change the output: the levels are summed in."""
+    torch.manual_seed(0)
+    block = UConvBlock(out_channels=8, in_channels=16, downsampling_depth=2).eval()
+    x = torch.randn(1, 8, 32)
+    with torch.no_grad():
+        before = block(x)
+        block.spp_dw[2][0].weight.zero_()
+        block.spp_dw[2][0].bias.zero_()
+        after = block(x)
+    assert not torch.allclose(before, after, atol=1e-4)
+
+
+# -- The separator ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [1, 17, 4001])
+def test_padding_gives_frames_a_multiple_of_2_to_the_q(length: int):
+    model: SuDoRMRF = models.build("sudormrf", {**CPU, "enc_kernel_size": 21}, n_src=2, sample_rate=SR)
+    padded = model.pad(torch.randn(1, length))
+    frames = model.encoder(padded).shape[-1]
+    assert padded.shape[-1] >= length
+    assert (padded.shape[-1] - 21) % 10 == 0
+    assert frames % 2 ** CPU["downsampling_depth"] == 0
+    # The least such padding: one multiple of 2^Q fewer frames would not hold the input.
+    fewer = frames - 2 ** CPU["downsampling_depth"]
+    assert fewer == 0 or (fewer - 1) * 10 + 21 < length
+
+
+@pytest.mark.parametrize("length", [1, 17, 4001])
+@pytest.mark.parametrize("n_src", [2, 3])
+def test_forward_returns_b_s_t_for_any_length(length: int, n_src: int):
+    torch.manual_seed(0)
+    model = models.build("sudormrf", CPU, n_src=n_src, sample_rate=SR)
+    out = model(torch.randn(2, length))
+    assert out.shape == (2, n_src, length)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("n_src", [1, 2, 3])
+def test_masks_partition_each_basis_among_the_sources(n_src: int):
+    torch.manual_seed(0)
+    model = models.build("sudormrf", CPU, n_src=n_src, sample_rate=SR)
+    feats = model.encoder(model.pad(torch.randn(2, 1000)))
+    masks = model.masker(feats)
+    assert masks.shape == (2, n_src, CPU["enc_num_basis"], feats.shape[-1])
+    assert ((masks >= 0) & (masks <= 1)).all()
+    if n_src > 1:  # softmax across sources
+        assert torch.allclose(masks.sum(1), torch.ones(()), atol=1e-5)
+
+
+def test_odd_number_of_bases_works():
+    model = models.build("sudormrf", {**CPU, "enc_num_basis": 63}, n_src=2, sample_rate=SR)
+    assert model(torch.randn(1, 500)).shape == (1, 2, 500)
+
+
+def test_a_cpu_model_learns_to_separate_one_mixture():
+    """Overfit one 0.5 s mixture: above 10 dB SI-SNRi within 300 Adam steps (~70 needed)."""
+    torch.manual_seed(0)
+    model = models.build("sudormrf", CPU, n_src=2, sample_rate=SR)
+    mixture, sources = two_speakers()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    best = -math.inf
+    for step in range(1, 301):
+        opt.zero_grad()
+        model.training_loss(mixture, sources).backward()
+        opt.step()
+        if step % 10 == 0:
+            with torch.no_grad():
+                best = max(best, pit_si_snri_torch(model(mixture), sources, mixture).item())
+            if best > 10:
+                break
+    assert best > 10, f"SI-SNRi only {best:.1f} dB after {step} steps"
