@@ -70,10 +70,18 @@ def _gram_and_correlations(ref: np.ndarray, est: np.ndarray, flen: int) -> tuple
     n_fft = 1 << int(np.ceil(np.log2(n_samples + flen - 1)))
     ref_f = np.fft.rfft(ref, n_fft)
     est_f = np.fft.rfft(est, n_fft)
-    # corr[i, j, m] = sum_n s_i[n + m] s_j[n]  (m modulo n_fft)
-    corr = np.fft.irfft(ref_f[:, None, :] * ref_f[None, :, :].conj(), n_fft)
-    lag = (np.arange(flen)[None, :] - np.arange(flen)[:, None]) % n_fft  # [a, b] -> b - a
-    gram = corr[:, :, lag].transpose(0, 2, 1, 3).reshape(n_src * flen, n_src * flen)
+    # corr[i, j, m] = sum_n s_i[n + m] s_j[n]  (m modulo n_fft); only i >= j is needed
+    pairs = [(i, j) for i in range(n_src) for j in range(i + 1)]
+    corr = np.fft.irfft(np.stack([ref_f[i] * ref_f[j].conj() for i, j in pairs]), n_fft)
+    gram = np.empty((n_src * flen, n_src * flen))
+    for (i, j), c in zip(pairs, corr):
+        # Block (i, j)[a, b] = corr[i, j, b - a]: a Toeplitz matrix, read as a strided view of
+        # the lags -(L-1)..(L-1) (cheaper than gathering L^2 entries by index).
+        lags = np.concatenate([c[n_fft - flen + 1:], c[:flen]])  # lags[m + L - 1] = corr[m]
+        block = np.lib.stride_tricks.sliding_window_view(lags, flen)[::-1]
+        gram[i * flen:(i + 1) * flen, j * flen:(j + 1) * flen] = block
+        if i != j:
+            gram[j * flen:(j + 1) * flen, i * flen:(i + 1) * flen] = block.T
     # xcorr[i, k, a] = sum_n e_k[n + a] s_i[n] = <s_i delayed by a, e_k>
     xcorr = np.fft.irfft(est_f[None, :, :] * ref_f[:, None, :].conj(), n_fft)[..., :flen]
     return gram, xcorr.transpose(0, 2, 1).reshape(n_src * flen, est.shape[0])

@@ -53,7 +53,7 @@ def test_a_good_corpus_is_summarised(corpora, tmp_path, capsys):
     spec.write_text(study(f"{{kind: speakers, root: {spk}, sample_rate: 16000, n_train: 50, n_valid: 3, n_test: 3}}"))
     assert main(["data", "check", str(spec)]) == 0
     out = capsys.readouterr().out
-    assert "train   50 mixtures/epoch (dynamic mixing) from 20 utterances" in out
+    assert "train   50 mixtures/epoch (dynamic mixing) from 12 utterances" in out
     assert "open    3 mixtures from 8 utterances" in out and "2 speakers, 16000 Hz" in out
 
 
