@@ -86,17 +86,17 @@ class DPRNN(EncoderMaskerDecoder):
         B: feature dimension in the blocks. H: LSTM units per direction.
         K: chunk size (frames), hop ``K // 2``. R: number of DPRNN blocks.
         causal: uni-directional inter-chunk LSTM and cLN (one chunk of look-ahead remains).
-        mask_act: ``'relu'`` (paper), ``'sigmoid'`` or ``'softmax'`` (across sources).
+        activation: ``'relu'`` (paper), ``'sigmoid'`` or ``'softmax'`` (across sources).
         dropout: on every LSTM output.
     """
 
     def __init__(self, n_src: int = 2, sample_rate: int = 8000, N: int = 64, L: int = 2, B: int = 64,
-                 H: int = 128, K: int = 250, R: int = 6, causal: bool = False, mask_act: str = "relu",
+                 H: int = 128, K: int = 250, R: int = 6, causal: bool = False, activation: str = "relu",
                  dropout: float = 0.0) -> None:
         encoder, decoder = learned_filterbank(N, L)
         masker = DualPathMasker(
             N, B, n_src, [dprnn_block(B, H, causal, dropout) for _ in range(R)], K,
-            norm="cLN" if causal else "gLN", mask_act=mask_act,
+            norm="cLN" if causal else "gLN", mask_act=activation,
         )
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size=L, stride=default_stride(L))
         self.causal = causal
@@ -109,7 +109,7 @@ class DPRNN(EncoderMaskerDecoder):
         return f"n_src={self.n_src}, sample_rate={self.sample_rate}, causal={self.causal}"
 
 
-_PAPER = {"N": 64, "L": 2, "B": 64, "H": 128, "K": 250, "R": 6, "causal": False, "mask_act": "relu", "dropout": 0.0}
+_PAPER = {"N": 64, "L": 2, "B": 64, "H": 128, "K": 250, "R": 6, "causal": False, "activation": "relu", "dropout": 0.0}
 
 FAMILY = register(
     Family(
@@ -137,7 +137,7 @@ FAMILY = register(
                 HParam("K", "int", 250, low=2, high=500, log=True, doc="chunk size in frames (hop K/2)"),
                 HParam("R", "int", 6, low=1, high=12, doc="number of DPRNN blocks"),
                 HParam("causal", "bool", False, doc="LSTM across chunks + cLN (one chunk of look-ahead)"),
-                HParam("mask_act", "choice", "relu", choices=MASK_ACTIVATIONS, doc="mask non-linearity"),
+                HParam("activation", "choice", "relu", choices=MASK_ACTIVATIONS, doc="mask non-linearity"),
                 HParam("dropout", "float", 0.0, low=0.0, high=0.5, doc="dropout on the LSTM outputs"),
             )
         },

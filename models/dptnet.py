@@ -100,17 +100,17 @@ class DPTNet(EncoderMaskerDecoder):
         K: chunk size (frames), hop ``K // 2``. R: number of dual-path transformer blocks.
         n_heads: attention heads (``B % n_heads == 0``).
         causal: causal inter-chunk layers and cLN (one chunk of look-ahead remains).
-        mask_act: ``'relu'`` (paper), ``'sigmoid'`` or ``'softmax'`` (across sources).
+        activation: ``'relu'`` (paper), ``'sigmoid'`` or ``'softmax'`` (across sources).
         dropout: in every transformer layer.
     """
 
     def __init__(self, n_src: int = 2, sample_rate: int = 8000, N: int = 256, L: int = 2, B: int = 64,
                  H: int = 128, K: int = 250, R: int = 6, n_heads: int = 4, causal: bool = False,
-                 mask_act: str = "relu", dropout: float = 0.0) -> None:
+                 activation: str = "relu", dropout: float = 0.0) -> None:
         encoder, decoder = learned_filterbank(N, L)
         masker = DualPathMasker(
             N, B, n_src, [dpt_block(B, n_heads, H, causal, dropout) for _ in range(R)], K,
-            norm="cLN" if causal else "gLN", mask_act=mask_act,
+            norm="cLN" if causal else "gLN", mask_act=activation,
         )
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size=L, stride=default_stride(L))
         self.causal = causal
@@ -124,7 +124,7 @@ class DPTNet(EncoderMaskerDecoder):
 
 
 _PAPER = {"N": 256, "L": 2, "B": 64, "H": 128, "K": 250, "R": 6, "n_heads": 4, "causal": False,
-          "mask_act": "relu", "dropout": 0.0}
+          "activation": "relu", "dropout": 0.0}
 
 FAMILY = register(
     Family(
@@ -153,7 +153,7 @@ FAMILY = register(
                 HParam("R", "int", 6, low=1, high=12, doc="number of dual-path transformer blocks"),
                 HParam("n_heads", "choice", 4, choices=(1, 2, 4, 8), doc="attention heads"),
                 HParam("causal", "bool", False, doc="causal inter-chunk layers + cLN (one chunk of look-ahead)"),
-                HParam("mask_act", "choice", "relu", choices=MASK_ACTIVATIONS, doc="mask non-linearity"),
+                HParam("activation", "choice", "relu", choices=MASK_ACTIVATIONS, doc="mask non-linearity"),
                 HParam("dropout", "float", 0.0, low=0.0, high=0.5, doc="dropout in the transformer layers"),
             )
         },

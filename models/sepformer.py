@@ -22,7 +22,7 @@ stage is SpeechBrain's gated pair of 1x1 convolutions followed by the 1x1 projec
 the ``N`` encoder channels and the ReLU mask activation.
 
 Parameter count of the ``paper`` preset (2 speakers): 25,679,361. The paper's tables give
-"26M": the same model rounded to two significant figures (SpeechBrain's model card: 25.7M).
+"26M": the same model rounded to two significant figures (SpeechBrain's recipe builds 25.68M).
 Of it, 25,274,368 are the 4 Transformers (8 layers x 789,760 + final LayerNorm each); the
 encoder and decoder are 4,096 weights each; the positional encoding has no parameters.
 """
@@ -47,7 +47,7 @@ def chunk(x: Tensor, chunk_size: int) -> Tensor:
     ``C - hop`` behind, so every frame, the first and the last included, lies in two chunks
     (three for some frames when ``C`` is odd), as in SpeechBrain's ``_Segmentation``; the end
     padding is the least that fits the grid (SpeechBrain's sometimes adds one more chunk of
-    zeros, which changes nothing but the inter-chunk attention's context).
+    zeros, which only changes what the inter-chunk attention and the norms see).
 
     Args:
         x: ``[B, D, L]`` frames.
@@ -205,7 +205,8 @@ FAMILY = register(
         ),
         blocks={
             "encoder": "Conv1d(1, N, L, stride L/2) + ReLU",
-            "separator": "gLN + 1x1 conv; 50%-overlap chunking; blocks of Intra- and InterTransformer (pre-LN, sinusoidal positions)",
+            "separator": ("gLN + 1x1 conv; 50%-overlap chunking; blocks of Intra- and InterTransformer "
+                          "(pre-LN, sinusoidal positions)"),
             "mask head": "PReLU + 1x1 conv to S streams, overlap-add, tanh x sigmoid gate, 1x1 conv to N, ReLU",
             "decoder": "ConvTranspose1d(N, 1, L, stride L/2)",
         },

@@ -20,8 +20,8 @@ and the output is cut back to ``T`` samples.
 
 Parameter count of the ``paper`` preset (B = 16, N = 512, L = 21, C = 128, C_U = 512, Q = 4),
 2 speakers: **2,650,245**. The paper reports 2.66M for SuDoRM-RF 1.0x; the SepFormer paper's
-table (and the lecture's) truncates that to 2.6M. The authors' code with their WSJ0-2mix run
-settings (``upsampling_depth=5``, i.e. Q = 4 here) has 2,662,022, i.e. exactly 11,777 more:
+table (and the lecture's) lists it as 2.6M. The authors' code with the default of their
+training scripts (``upsampling_depth=5``, i.e. Q = 4 here) has 2,662,022, exactly 11,777 more:
 
 * their decoder is one ConvTranspose1d per source (``groups=S``: 2 x 512 x 21 + 2 = 21,506)
   where ours is one shared by all sources, as every family of this harness decodes
@@ -30,7 +30,7 @@ settings (``upsampling_depth=5``, i.e. Q = 4 here) has 2,662,022, i.e. exactly 1
 
 Everything else is identical (16 blocks x 155,904, encoder 11,264, bottleneck 66,688,
 mask head 66,048 + 1,028). asteroid's default ``upsampling_depth=4`` is Q = 3 here
-(2.58M, nearer the truncated 2.6M, but not the model the paper's number counts).
+(2.58M, nearer the table's 2.6M, but it does not reproduce the paper's 2.66M).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ FAMILY = register(
         ),
         blocks={
             "encoder": "Conv1d(1, N, L, stride L//2) + ReLU",
-            "separator": "gLN + 1x1 bottleneck N->C; U-ConvBlocks (1x1 up to C_U, Q depthwise stride-2 convs, upsample + sum, 1x1 back, residual)",
+            "separator": ("gLN + 1x1 bottleneck N->C; U-ConvBlocks (1x1 up to C_U, Q depthwise stride-2 "
+                          "convs, upsample + sum, 1x1 back, residual)"),
             "mask head": "1x1 conv C->N, Conv2d across bases to S masks, softmax over sources",
             "decoder": "ConvTranspose1d(N, 1, L, stride L//2), shared by the sources",
         },
@@ -151,7 +152,7 @@ FAMILY = register(
             )
         },
         presets={
-            # SuDoRM-RF 1.0x, paper section 3 / the authors' WSJ0-2mix run settings.
+            # SuDoRM-RF 1.0x: the paper's configuration, the authors' training-script defaults.
             "paper": {"enc_num_basis": 512, "enc_kernel_size": 21, "out_channels": 128,
                       "in_channels": 512, "num_blocks": 16, "downsampling_depth": 4},
             # ~30k parameters: 2 narrow blocks, 16-sample windows.

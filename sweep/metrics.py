@@ -1,4 +1,4 @@
-"""Separation metrics: SI-SNR(i) and BSS-Eval SDR(i), in dB, permutation-invariant.
+"""Separation metrics: SI-SNR(i) and BSS-Eval SDR(i) / SIR / SAR, in dB, permutation-invariant.
 
 All numpy functions compute in float64; inputs may be float32 numpy arrays or torch tensors
 (any device) and are converted first.  Shapes use S = number of sources, T = samples.
@@ -9,10 +9,13 @@ SI-SNR (scale-invariant SNR, Le Roux et al. 2019), both signals mean-removed fir
 
     t = (<est, ref> / ||ref||^2) ref,   e = est - t,   SI-SNR = 10 log10(||t||^2 / ||e||^2)
 
-SDR is ``mir_eval.separation.bss_eval_sources``'s (Vincent et al. 2006): 512-tap distortion
-filter, no mean removal.  It is computed with ``fast_bss_eval``'s numpy backend in float64 with
-the direct solver: float32 / CG iterations were measured up to 3.6 / 1.07 dB off, and torch's
-batched ``linalg.solve`` breaks after ``torch.set_num_threads(n > 1)`` (pytorch issue 142815).
+SDR, SIR and SAR are ``mir_eval.separation.bss_eval_sources``'s (Vincent et al. 2006): 512-tap
+distortion filter, no mean removal.  :mod:`sweep.bss_eval` computes them for every
+(estimate, reference) pair of an utterance from one Cholesky factorisation, in float64; the
+tests hold them to mir_eval within 1e-6 dB (after the clamp below).  Signals shorter than the
+filter are allowed: once the S x 512 delayed references span every one of the T + 511
+dimensions, every estimate is fully "explained", so SAR = +clamp_db and SIR = SDR (mir_eval
+gives the same up to rounding, e.g. SAR ~ 250 dB).
 
 Improvements (SI-SNRi, SDRi) are ``metric(estimate) - metric(mixture)``, where the unprocessed
 mixture is used as the estimate of every source; both terms are means over the S sources.
@@ -38,8 +41,10 @@ clipped to ``[-clamp_db, +clamp_db]`` (default ``DEFAULT_CLAMP_DB`` = 100 dB, fa
 real separator, oracle masks included), so a perfect estimate gives +100 dB rather than +inf
 and test-set means stay finite.  With ``clamp_db=None`` values may be +-inf.
 
-* A silent estimate row (all zeros; for SI-SNR: constant) scores ``-clamp_db``: it carries no
-  signal.  (mir_eval raises on silent estimates, so there is no value to match.)
+* A silent estimate row (all zeros; for SI-SNR: constant) scores ``-clamp_db`` (SDR, SIR and
+  SAR alike): it carries no signal.  (mir_eval raises on silent estimates; nothing to match.)
+* An estimate equal to its reference (up to a gain) scores ``+clamp_db``; mir_eval's values
+  there are rounding noise above 200 dB, so they agree after the clamp.
 * A silent reference row raises ``ValueError`` in :func:`score_utterance` and :func:`bss_sdr`
   (metric undefined, as in mir_eval); the low-level :func:`si_snr` scores it ``-clamp_db``.
 * NaN or inf in any input raises ``ValueError`` in :func:`score_utterance`, :func:`bss_sdr` and
@@ -50,23 +55,26 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Sequence, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from sweep.bss_eval import FILTER_LENGTH, BssMatrices, bss_eval_matrices, ratio_db
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "BSS_FILTER_LENGTH", "DEFAULT_CLAMP_DB", "UtteranceScores", "best_permutation", "bss_sdr",
+    "BSS_FILTER_LENGTH", "DEFAULT_CLAMP_DB", "BssEvalResult", "UtteranceScores", "best_permutation",
+    "bss_eval_sources", "bss_sdr", "score_utterances",
     "pairwise_si_snr", "pit_si_snri_torch", "score_utterance", "si_snr",
 ]
 
 DEFAULT_CLAMP_DB: float = 100.0
 """Metrics are clipped to +-this many dB (see the module docstring)."""
 
-BSS_FILTER_LENGTH: int = 512
+BSS_FILTER_LENGTH: int = FILTER_LENGTH
 """Distortion filter length of mir_eval's ``bss_eval_sources`` (taps)."""
 
 Assignment = Literal["optimal", "default"]
@@ -94,12 +102,7 @@ def _check_finite(x: np.ndarray, name: str) -> None:
                          f"{rows}); a diverged model cannot be scored")
 
 
-def _ratio_db(num: np.ndarray, den: np.ndarray, clamp_db: float | None) -> np.ndarray:
-    """10 log10(num / den) for energies >= 0; 0/0 (silent estimate) maps to -inf."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        db = 10.0 * (np.log10(num) - np.log10(den))
-    db = np.where(np.isnan(db), -np.inf, db)
-    return db if clamp_db is None else np.clip(db, -clamp_db, clamp_db)
+_ratio_db = ratio_db  # 10 log10(num / den); 0 / 0 (silent estimate) maps to -inf
 
 
 def _si_snr_core(est: np.ndarray, ref: np.ndarray, clamp_db: float | None) -> np.ndarray:
@@ -202,33 +205,7 @@ def best_permutation(scores: Any, maximize: bool = True) -> np.ndarray:
     return perm
 
 
-# ----------------------------------------------------------------------------- BSS-Eval SDR
-
-
-def _bss_matrices(
-    est: np.ndarray, ref: np.ndarray, clamp_db: float | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise BSS-Eval SDR and SIR, each ``[S_ref, S_est]`` dB, for float64 ``[S, T]`` rows."""
-    from fast_bss_eval.numpy import square_cosine_metrics
-
-    # SDR/SIR are invariant to row scaling; normalising here keeps quiet signals away from
-    # fast_bss_eval's 1e-6 norm floor, which would otherwise bias them.
-    ref_n = ref / np.linalg.norm(ref, axis=-1, keepdims=True)
-    est_norm = np.linalg.norm(est, axis=-1, keepdims=True)
-    est_n = est / np.where(est_norm > 0, est_norm, 1.0)
-    # Always the pairwise path: fast_bss_eval 0.1.4's non-pairwise path (compute_permutation
-    # =False) calls np.linalg.solve with a stacked 1-D right-hand side, which numpy >= 2 rejects.
-    coh_sdr, coh_sar = square_cosine_metrics(
-        ref_n, est_n, filter_length=BSS_FILTER_LENGTH, use_cg_iter=None, zero_mean=False,
-        pairwise=True, load_diag=None,
-    )
-    # Squared cosines; rounding can push them a hair outside [0, 1].
-    coh_sdr = np.clip(coh_sdr, 0.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        coh_sir = np.clip(coh_sdr / coh_sar, 0.0, 1.0)
-    sdr = _ratio_db(coh_sdr, 1.0 - coh_sdr, clamp_db)
-    sir = _ratio_db(coh_sir, 1.0 - coh_sir, clamp_db)
-    return sdr, sir
+# ----------------------------------------------------------------------------- BSS-Eval
 
 
 def _assign(scores: np.ndarray, assignment: Assignment) -> np.ndarray:
@@ -240,30 +217,67 @@ def _assign(scores: np.ndarray, assignment: Assignment) -> np.ndarray:
     raise ValueError(f"assignment must be 'optimal' or 'default', got {assignment!r}")
 
 
-def bss_sdr(
+class BssEvalResult(NamedTuple):
+    """``mir_eval.separation.bss_eval_sources``'s four outputs, ordered by reference (dB)."""
+
+    sdr: np.ndarray
+    sir: np.ndarray
+    sar: np.ndarray
+    perm: np.ndarray
+
+
+def _clamped(mats: BssMatrices, clamp_db: float | None) -> BssMatrices:
+    if clamp_db is None:
+        return mats
+    return BssMatrices(*(np.clip(m, -clamp_db, clamp_db) for m in (mats.sdr, mats.sir, mats.sar)))
+
+
+def _pick(mats: BssMatrices, sir_raw: np.ndarray, assignment: Assignment, cols: slice) -> BssEvalResult:
+    """Criteria of the estimates in ``cols`` under the SDR permutation rule (max total SIR,
+    on unclamped SIR as mir_eval does; ``+inf`` entries are allowed)."""
+    perm = _assign(sir_raw[:, cols], assignment)
+    rows = np.arange(len(perm))
+    picked = np.arange(cols.start, cols.stop)[perm]
+    return BssEvalResult(mats.sdr[rows, picked], mats.sir[rows, picked], mats.sar[picked], perm)
+
+
+def bss_eval_sources(
     est: Any,
     ref: Any,
     assignment: Assignment = "optimal",
     clamp_db: float | None = DEFAULT_CLAMP_DB,
-) -> tuple[np.ndarray, np.ndarray]:
-    """BSS-Eval SDR as ``mir_eval.separation.bss_eval_sources`` defines it.
+) -> BssEvalResult:
+    """SDR, SIR and SAR as ``mir_eval.separation.bss_eval_sources`` defines them.
 
     Args:
         est: ``[S, T]`` estimates (samples).
         ref: ``[S, T]`` references.
         assignment: ``"optimal"``: mir_eval's ``compute_permutation=True`` (max mean SIR);
             ``"default"``: streams as emitted (mir_eval's ``compute_permutation=False``).
-        clamp_db: clip SDR (and the SIR used for the assignment) to +-clamp_db dB.
+        clamp_db: clip every value to +-clamp_db dB (mir_eval returns up to +-inf).
 
     Returns:
-        ``(sdr, perm)``: ``sdr`` ``[S]`` float64 dB ordered by reference,
-        ``sdr[k] = SDR(est[perm[k]], ref[k])``; ``perm`` ``[S]`` int64.
+        :class:`BssEvalResult` ``(sdr, sir, sar, perm)``, each ``[S]``, ordered by reference:
+        ``sdr[k] = SDR(est[perm[k]], ref[k])``.
+
+    Raises:
+        ValueError: on shape mismatch, NaN/inf in any input, or a silent reference.
     """
     est_a, ref_a = _to_f64(est, "estimate"), _to_f64(ref, "reference")
     _check_sources(est_a, ref_a)
-    sdr_mat, sir_mat = _bss_matrices(est_a, ref_a, clamp_db)
-    perm = _assign(sir_mat, assignment)  # max total SIR == mir_eval's max mean SIR
-    return sdr_mat[np.arange(len(perm)), perm], perm
+    raw = bss_eval_matrices(ref_a, est_a, None)
+    return _pick(_clamped(raw, clamp_db), raw.sir, assignment, slice(0, est_a.shape[0]))
+
+
+def bss_sdr(
+    est: Any,
+    ref: Any,
+    assignment: Assignment = "optimal",
+    clamp_db: float | None = DEFAULT_CLAMP_DB,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(sdr [S], perm [S])`` of :func:`bss_eval_sources` (kept for callers that need only SDR)."""
+    res = bss_eval_sources(est, ref, assignment, clamp_db)
+    return res.sdr, res.perm
 
 
 # ----------------------------------------------------------------------------- utterances
@@ -274,6 +288,8 @@ class UtteranceScores:
     """Scores of one separated utterance; all values are means over sources, in dB.
 
     The permutations follow the module's rule: ``perm[k]`` = estimate assigned to reference k.
+    ``sir`` and ``sar`` belong to the SDR permutation (as in mir_eval); the ``*_sources``
+    tuples hold the per-reference SDR / SIR / SAR behind the means.
     """
 
     si_snr: float
@@ -283,6 +299,11 @@ class UtteranceScores:
     si_snr_perm: tuple[int, ...]
     sdr_perm: tuple[int, ...]
     assignment: Assignment = "optimal"
+    sir: float = float("nan")
+    sar: float = float("nan")
+    sdr_sources: tuple[float, ...] = ()
+    sir_sources: tuple[float, ...] = ()
+    sar_sources: tuple[float, ...] = ()
 
 
 def score_utterance(
@@ -292,7 +313,7 @@ def score_utterance(
     assignment: Assignment = "optimal",
     clamp_db: float | None = DEFAULT_CLAMP_DB,
 ) -> UtteranceScores:
-    """SI-SNR(i) and SDR(i) of one utterance, permutation-invariant by default.
+    """SI-SNR(i), SDR(i), SIR and SAR of one utterance, permutation-invariant by default.
 
     Args:
         est: ``[S, T]`` separated sources (samples, any float dtype, numpy or torch).
@@ -319,8 +340,8 @@ def score_utterances(
     clamp_db: float | None = DEFAULT_CLAMP_DB,
 ) -> list[UtteranceScores]:
     """:func:`score_utterance` for several estimates of the same utterance (e.g. a model's
-    default and frame-wise optimal outputs) in one pass: the reference statistics, the costly
-    part of BSS-Eval, are computed once."""
+    default and frame-wise optimal outputs, or several oracle masks) in one pass: BSS-Eval's
+    costly part, the factorisation of the references' Gram matrix, is done once."""
     ref_a = _to_f64(ref, "reference")
     mix_a = _to_f64(mix, "mixture")
     ests = [_to_f64(e, "estimate") for e in estimates]
@@ -331,30 +352,36 @@ def score_utterances(
     _check_finite(mix_a, "mixture")
     n = ref_a.shape[0]
 
-    # The mixture rides along as an extra estimate column: one FFT/solve pass gives both the
+    # The mixture rides along as an extra estimate column: one pass gives both the
     # estimate-vs-reference matrices and the mixture baseline.
     est_aug = np.concatenate(ests + [mix_a[None, :]], axis=0)  # [K * S + 1, T]
     rows = np.arange(n)
     si_all = _si_snr_core(est_aug[None, :, :], ref_a[:, None, :], clamp_db)  # [S, K * S + 1]
-    sdr_all, sir_all = _bss_matrices(est_aug, ref_a, clamp_db)
+    raw = bss_eval_matrices(ref_a, est_aug, None)
+    mats, sir_raw = _clamped(raw, clamp_db), raw.sir
     si_mix = float(np.mean(si_all[:, -1]))
-    sdr_mix = float(np.mean(sdr_all[:, -1]))
+    sdr_mix = float(np.mean(mats.sdr[:, -1]))
     out = []
     for k in range(len(ests)):
         cols = slice(k * n, (k + 1) * n)
-        si_mat, sdr_mat, sir_mat = si_all[:, cols], sdr_all[:, cols], sir_all[:, cols]
+        si_mat = si_all[:, cols]
         si_perm = _assign(si_mat, assignment)
-        sdr_perm = _assign(sir_mat, assignment)
+        bss = _pick(mats, sir_raw, assignment, cols)
         si_est = float(np.mean(si_mat[rows, si_perm]))
-        sdr_est = float(np.mean(sdr_mat[rows, sdr_perm]))
+        sdr_est = float(np.mean(bss.sdr))
         out.append(UtteranceScores(
             si_snr=si_est,
             si_snri=si_est - si_mix,
             sdr=sdr_est,
             sdri=sdr_est - sdr_mix,
             si_snr_perm=tuple(int(p) for p in si_perm),
-            sdr_perm=tuple(int(p) for p in sdr_perm),
+            sdr_perm=tuple(int(p) for p in bss.perm),
             assignment=assignment,
+            sir=float(np.mean(bss.sir)),
+            sar=float(np.mean(bss.sar)),
+            sdr_sources=tuple(float(x) for x in bss.sdr),
+            sir_sources=tuple(float(x) for x in bss.sir),
+            sar_sources=tuple(float(x) for x in bss.sar),
         ))
     return out
 

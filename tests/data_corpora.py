@@ -111,11 +111,12 @@ def write_librimix(dst: Path, utts: Utts, n_src: int = 2, rate: int = 8000, seed
 
 
 def study(data_line: str, *, study: str = "tiny", masks=("AM",), n_src: int = 2, extra_train: str = "",
-          sampler: str = "grid") -> str:
+          sampler: str = "grid", n_trials: int | None = None) -> str:
     """``tests.conftest.tiny_spec`` (1 x 32 LSTM, 1 epoch, 0.5 s) with another ``dataset:`` line."""
     from tests.conftest import tiny_spec
 
-    text = tiny_spec(Path("/ROOT"), study=study, masks=masks, extra_train=extra_train, sampler=sampler)
+    text = tiny_spec(Path("/ROOT"), study=study, masks=masks, extra_train=extra_train, sampler=sampler,
+                     n_trials=n_trials)
     text = text.replace("dataset: {kind: wsj0mix, root: /ROOT}", f"n_src: {n_src}\ndataset: {data_line}")
     assert f"dataset: {data_line}" in text
     return text

@@ -195,7 +195,7 @@ def test_non_causal_variant_fails_the_lookahead_check() -> None:
 
 @pytest.mark.parametrize("mask_act", ["sigmoid", "softmax"])
 def test_other_mask_activations(mask_act: str) -> None:
-    model = models.build("dprnn", {**TINY, "mask_act": mask_act}, n_src=3)
+    model = models.build("dprnn", {**TINY, "activation": mask_act}, n_src=3)
     masks = model.masker(model.encoder(model.pad(torch.randn(2, 300))))
     assert masks.shape[:2] == (2, 3) and (masks >= 0).all() and (masks <= 1).all()
     if mask_act == "softmax":

@@ -46,7 +46,7 @@ def two_speakers(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
 
 
 def test_paper_preset_matches_the_published_size():
-    """Ours is SpeechBrain's SepFormer layer for layer: 25,679,361 (its model card: 25.7M).
+    """Ours is SpeechBrain's SepFormer layer for layer: 25,679,361 (the recipe's 25.7M).
 
     The paper's table says 26M: the same count rounded to two significant figures. Pinned
     exactly so that any change to a layer shows up, and checked against 26M within 3 %.

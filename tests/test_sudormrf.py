@@ -49,10 +49,10 @@ def two_speakers(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
 def test_paper_preset_size_is_pinned_and_near_the_published_one():
     """Ours: 2,650,245. The paper: 2.66M (SuDoRM-RF 1.0x); the lecture's table: 2.6M.
 
-    The authors' code at their run settings counts 2,662,022: 11,777 more, all of it
-    accounted for by two deliberate differences (see ``models/sudormrf.py``): one decoder
-    per source (+10,753 over our shared one) and an unused GroupNorm (+1,024). The 16
-    U-ConvBlocks, 155,904 weights each, are identical, so are encoder and mask head.
+    The authors' code at their training scripts' default depth counts 2,662,022: 11,777
+    more, all of it from two deliberate differences (see ``models/sudormrf.py``): one
+    decoder per source (+10,753 over our shared one) and an unused GroupNorm (+1,024). The
+    16 U-ConvBlocks, 155,904 weights each, are identical, so are encoder and mask head.
     """
     fam = models.get_family("sudormrf")
     model = models.build("sudormrf", fam.presets["paper"], n_src=2, sample_rate=SR)

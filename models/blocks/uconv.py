@@ -20,7 +20,7 @@ level's length exactly; :class:`models.sudormrf.SuDoRMRF` pads its input so it i
 lengths still work (the upsampled level is interpolated to the finer level's length).
 
 The authors' code names the depth ``upsampling_depth`` and counts the stride-1 level too:
-their ``upsampling_depth`` = our ``Q + 1``; their WSJ0-2mix runs used 5, i.e. ``Q = 4``.
+their ``upsampling_depth`` = our ``Q + 1``; their training scripts default to 5, i.e. ``Q = 4``.
 """
 
 from __future__ import annotations
