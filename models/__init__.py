@@ -12,6 +12,6 @@ from models.base import Separator
 from models.registry import FAMILIES, Family, HParam, build, get_family, register
 
 # Imported for their side effect: each family module calls register() at import time.
-from models import convtasnet, dprnn, dptnet, tasnet, upit  # noqa: E402,F401  (keep after the registry import)
+from models import convtasnet, dprnn, dptnet, sepformer, sudormrf, tasnet, upit  # noqa: E402,F401  (keep after the registry import)
 
 __all__ = ["FAMILIES", "Family", "HParam", "Separator", "build", "get_family", "register"]

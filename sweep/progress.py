@@ -39,7 +39,8 @@ class StoreWriter(Callback):
         full = {**self.spec.fixed(), **params}
         family, model = self.spec.model_of(full)
         full.update(model)  # a variant's own parameters are part of what the trial ran
-        self.store.trial_queued(self.study_id, ot_trial.number, family, full, self.spec.seed)
+        seed = self.spec.seed + int(full.get("replicate", 0))
+        self.store.trial_queued(self.study_id, ot_trial.number, family, full, seed)
 
     def _number(self, trial) -> int:
         return self.numbers[trial.trial_id]

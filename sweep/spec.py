@@ -140,7 +140,7 @@ class Spec:
 
     def model_of(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """(family, model hyperparameters) of a trial's flat parameter dict."""
-        model = {k: v for k, v in params.items() if not k.startswith("train.") and k != "variant"}
+        model = {k: v for k, v in params.items() if not k.startswith("train.") and k not in ("variant", "replicate")}
         if "variant" in params:
             family, fixed = self.variants[params["variant"]]
             return family, {**fixed, **model}
@@ -434,6 +434,13 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     study = study + suffix
     spec = Spec(file, study, family, n_src, seed, dataset, space, train, metric, mode, sampler, scheduler,
                 grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants)
+    if not spec.searched():
+        # Nothing to search: the trials are replicates of one configuration, each with its own
+        # seed (seed + replicate), so Optuna still has one parameter to ask for.
+        count = n_trials or 1
+        space["replicate"] = Domain("int", (), 0, count - 1)
+        spec = dataclasses.replace(spec, space=space, sampler="grid")
+        sampler = "grid"
     if sampler == "grid":
         for name, dom in spec.searched().items():
             if dom.kind not in ("choice",) and not (dom.kind == "int" and not dom.log):

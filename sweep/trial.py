@@ -55,6 +55,7 @@ def run_trial(config: dict[str, Any], *, family: str, fixed: dict[str, Any], tra
 
         report = tune.report
     model_params, overrides = split_config(config, fixed)
+    seed += int(model_params.pop("replicate", 0))
     if "variant" in model_params:
         family, base = (variants or {})[model_params.pop("variant")]
         model_params = {**base, **model_params}
