@@ -85,6 +85,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     # Our progress lines replace Tune's tables and Optuna's per-trial log lines.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # The database is the record; Tune's CSV/JSON/TensorBoard files would only duplicate it.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import optuna
     import ray
     from ray import tune
@@ -117,6 +119,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         return _outcome(store, study_row.id, name, spec, ran=0)
 
     data_root = data_root_for(spec, out, plan)
+    _oracle_references(store, study_row.id, spec, data_root, out)
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING, configure_logging=False,
@@ -154,6 +157,22 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     tuner.fit()
     progress.close()
     return _outcome(store, study_row.id, name, spec, ran=remaining)
+
+
+def _oracle_references(store: Store, study_id: int, spec: Spec, data_root: Path, out: TextIO | None) -> None:
+    """Mask families are read against the oracle masks: score them once per dataset (seconds
+    for a 100-utterance test set) so the study's report can draw them."""
+    store.set_study_data_root(study_id, str(Path(data_root).resolve()))
+    families = {spec.family, *(f for f, _ in (spec.variants or {}).values())}
+    if "upit" not in families:
+        return
+    from sweep.oracle import ensure_oracle
+
+    rows = ensure_oracle(store, data_root, spec.n_src, spec.dataset.sample_rate, spec.train.max_eval_utterances)
+    if rows and out:
+        print("oracle masks (closed condition, SDRi dB): "
+              + ", ".join(f"{r['mask']} {r['sdri']:.2f}" for r in rows if r["condition"] == "closed"),
+              file=out, flush=True)
 
 
 def _max_epochs(spec: Spec) -> int:
