@@ -109,7 +109,7 @@ def main() -> None:
         one = loader_rate(pool, args.batches, workers=0)
         print(f"dynamic mixing, in the trial process (1 core): {one:7.1f} mixtures/s "
               f"(2 x {SEGMENT_S:g} s crops, FLAC 16 kHz -> {RATE} Hz)")
-        two = loader_rate(pool, args.batches, workers=2)
+        two = loader_rate(pool, 4 * args.batches, workers=2)  # longer: amortise worker start-up
         print(f"dynamic mixing, 2 DataLoader workers (2 cores): {two:7.1f} mixtures/s")
     train, params = train_rate(args.train_batches)
     print(f"training, default uPIT (BLSTM 2 x 128, {params:,} parameters, batch {BATCH} x {SEGMENT_S:g} s, "

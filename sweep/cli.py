@@ -4,6 +4,7 @@
     sweep resume STUDY [--storage URL] [--max-concurrent N] [--ray-address ADDR]
     sweep status [STUDY] [--storage URL]
     sweep report STUDY [-o FILE] [--storage URL]
+    sweep oracle (--spec SPEC | --data ROOT) [--storage URL]
     sweep families [--format table|csv]
     sweep data make [--root DIR] [--seed N] [--n-train N] [--n-valid N] [--n-test N]
     sweep data check SPEC [--budget NAME]
@@ -55,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("report", help="render the HTML leaderboard of a study")
     sp.add_argument("study")
     sp.add_argument("-o", "--output", type=Path, default=None, help="default: reports/STUDY.html")
+    storage(sp)
+
+    sp = sub.add_parser("oracle", help="score the oracle masks (IPSM, IRM, IBM, WFM) on a dataset's test conditions")
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spec", type=Path, help="a search-space YAML: its dataset, n_src and max_eval_utterances")
+    src.add_argument("--data", type=Path, help="a wsj0-2mix style root (tt, and tt_closed or cv)")
+    sp.add_argument("--n-src", type=int, default=2)
+    sp.add_argument("--sample-rate", type=int, default=8000)
+    sp.add_argument("--max-utterances", type=int, default=None, help="first N per condition (default: all)")
     storage(sp)
 
     sp = sub.add_parser("families", help="the separator families, their blocks, parameters and sizes")
@@ -120,6 +130,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     _check_storage(args.storage)
+    if args.command == "oracle":
+        from sweep.oracle_cli import run_oracle
+
+        try:
+            return run_oracle(args)
+        except (SpecError, FileNotFoundError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
     if args.command in ("launch", "resume"):
         from sweep.data.check import DataError
         from sweep.launch import launch, spec_for_study

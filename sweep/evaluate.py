@@ -27,7 +27,9 @@ from sweep.metrics import score_utterances
 def evaluate(model: torch.nn.Module, conditions: dict[str, Path], n_src: int, sample_rate: int,
              device: torch.device, max_utterances: int | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
-    """Rows ``{condition, assignment, si_snri, sdri, n_utterances}`` (means in dB)."""
+    """Rows ``{condition, assignment, si_snri, sdri, n_utterances, utterances}``: means in dB, and
+    ``utterances`` the per-utterance ``{name, si_snri, sdri, sir, sar}`` (dB) behind them, which
+    the driver stores so reports can give confidence intervals and paired comparisons."""
     model.eval()
     rows: list[dict] = []
     has_oracle = hasattr(model, "oracle_frame_assignment")
@@ -35,8 +37,10 @@ def evaluate(model: torch.nn.Module, conditions: dict[str, Path], n_src: int, sa
         ds = Wsj0MixDataset(folder, n_src=n_src, segment=None, sample_rate=sample_rate)
         n = len(ds) if max_utterances is None else min(len(ds), max_utterances)
         scores: dict[str, list] = {"default": [], "optimal": []} if has_oracle else {"default": []}
+        names_seen: list[str] = []
         for i in range(n):
-            mix, sources, _name = ds[i]
+            mix, sources, name = ds[i]
+            names_seen.append(str(name))
             mix_b, src_b = mix[None].to(device), sources[None].to(device)
             outputs = {"default": model(mix_b)[0]}
             if has_oracle:
@@ -55,5 +59,7 @@ def evaluate(model: torch.nn.Module, conditions: dict[str, Path], n_src: int, sa
                 "si_snri": float(np.mean([u.si_snri for u in utts])),
                 "sdri": float(np.mean([u.sdri for u in utts])),
                 "n_utterances": len(utts),
+                "utterances": [{"name": n, "si_snri": u.si_snri, "sdri": u.sdri, "sir": u.sir, "sar": u.sar}
+                               for n, u in zip(names_seen, utts)],
             })
     return rows

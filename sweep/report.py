@@ -18,9 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from sweep.report_tables import (OURS_LABEL, PUBLISHED_UPIT_LABEL, TrialView, esc, fmt_params, fmt_value,
-                                 leaderboard_html, load_published, num, oracle_note, searched_keys, trial_views,
-                                 upit_table_html)
+from sweep.report_tables import (ORACLE_ORDER, OURS_LABEL, PUBLISHED_UPIT_LABEL, TrialView, esc, fmt_params,
+                                 fmt_value, leaderboard_html, load_published, num, oracle_for_study, oracle_note,
+                                 searched_keys, trial_views, upit_table_html)
 from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING, Store, StudyRow, code_version
 
 __all__ = ["write_report", "render_report"]
@@ -53,6 +53,8 @@ table.board tr.failed td, table.board tr.pruned td, table.board tr.running td { 
 table.upit caption { caption-side: top; text-align: left; color: #5a6478; padding-bottom: 4px; }
 th.ours { background: #e3efff; } th.pub { background: #eeeeee; } td.pub { color: #555; font-style: italic; }
 td.top { font-weight: 700; } th.mask { background: #f7f8fb; }
+.ci { color: #6b7385; font-size: 0.9em; } .tie { color: #8a6d00; font-weight: 600; }
+.best { color: #1b7f3b; font-weight: 600; } tr.oracle td { background: #f4f7f0; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 0.85em; }
 nav a { margin-right: 14px; }
 """
@@ -79,7 +81,8 @@ def render_report(store: Store, study: str) -> str:
     if row is None:
         raise KeyError(study)
     trials, results, epochs = store.frames(study)
-    views = trial_views(trials, results)
+    views = trial_views(trials, results, store.utterance_frame(study))
+    oracle = oracle_for_study(_study_oracle(store, row), results)
     published = load_published()
     searched = searched_keys(row.spec_yaml, views)
     n_complete = sum(v.status == COMPLETE for v in views)
@@ -92,21 +95,28 @@ def render_report(store: Store, study: str) -> str:
     sections.append('<h2 id="leaderboard">Leaderboard</h2><p class="caption">Sorted by test SI-SNRi on the '
                     "closed condition (optimal assignment where the family has it, else default); trials "
                     "that did not complete are listed last. opt. = optimal (oracle) output assignment, "
-                    "def. = default assignment (the output order the network chose).</p>"
+                    "def. = default assignment (the output order the network chose). Scores are means over "
+                    "the test utterances ± the half-width of their 95% confidence interval (Student t). "
+                    "<i>vs best</i>: a two-sided paired t-test of the ranking score against the best trial "
+                    "on the same utterances; <b>≈ tied</b> marks p ≥ 0.05 (no significant difference; no "
+                    "multiple-comparison correction).</p>"
                     f'<div class="scroll">{leaderboard_html(views, searched, row.family)}</div>')
     sections.append('<h2 id="params">SI-SNRi against parameter count</h2><p class="caption">Ours: test '
                     "SI-SNRi, closed condition, default assignment, on this study's dataset. Published: "
                     "WSJ0-2mix results from the lecture's tables. Different data, so read the comparison "
-                    "as an orientation, not a ranking.</p>" + _fig_html(_scatter(views, searched, published)))
+                    "as an orientation, not a ranking. Dashed lines: oracle masks on this study's closed condition.</p>"
+                    + _fig_html(_scatter(views, searched, published, oracle)))
     if row.family == "upit":
         sections.append(
             '<h2 id="upit">The uPIT table</h2><p class="caption">SDRi in the layout of Kolbaek et al. (2017): '
             f"<b>{esc(OURS_LABEL)}</b> beside the <b>{esc(PUBLISHED_UPIT_LABEL)}</b> uPIT-BLSTM numbers. "
             "Where several complete trials share a mask × activation, the one with the best validation "
             "SI-SNRi is shown (its trial number is in the Trial column); bold marks our best per column.</p>"
-            f'<div class="scroll">{upit_table_html(views, published, "sdri")}</div>'
-            f'<p class="caption">{oracle_note(published)}</p>'
-            f'<h3>SI-SNRi, ours only</h3><div class="scroll">{upit_table_html(views, published, "si_snri")}</div>')
+            f'<div class="scroll">{upit_table_html(views, published, "sdri", oracle)}</div>'
+            f'<p class="caption">{oracle_note(published)} Our oracle rows: the masks computed from the clean '
+            "sources with the uPIT family's STFT, on the same test utterances (mean ± 95% CI half-width).</p>"
+            f'<h3>SI-SNRi, ours only</h3><div class="scroll">{upit_table_html(views, published, "si_snri", oracle)}'
+            "</div>")
     sections.append('<h2 id="curves">Validation SI-SNRi per epoch</h2>'
                     + _fig_html(_curves(views, epochs)))
     sections.append(f'<h2 id="spec">Search space as launched</h2><pre>{esc(row.spec_yaml)}</pre>')
@@ -157,8 +167,27 @@ def _hover_params(v: TrialView, searched: list[str]) -> str:
     return "<br>".join(parts)
 
 
-def _scatter(views: list[TrialView], searched: list[str], published: pd.DataFrame) -> go.Figure:
+def _study_oracle(store: Store, row: StudyRow) -> pd.DataFrame | None:
+    """Oracle rows of the dataset the study ran on (its resolved root, recorded at launch)."""
+    try:
+        root = json.loads(row.dataset or "{}").get("data_root")
+    except (TypeError, ValueError, AttributeError):
+        root = None
+    return store.oracle_frame(str(root)) if root else None
+
+
+def _scatter(views: list[TrialView], searched: list[str], published: pd.DataFrame,
+             oracle: pd.DataFrame | None = None) -> go.Figure:
     fig = go.Figure()
+    oracle_ys: list[float] = []
+    if oracle is not None:
+        closed = oracle[oracle["condition"] == "closed"]
+        for mask in [m for m in ORACLE_ORDER if m in set(closed["mask"])]:
+            y = float(closed[closed["mask"] == mask].iloc[0]["si_snri"])
+            oracle_ys.append(y)
+            fig.add_hline(y=y, line=dict(dash="dash", width=1, color="#888"),
+                          annotation_text=f"oracle {mask} {y:.1f} dB", annotation_position="top left",
+                          annotation_font=dict(size=9, color="#666"))
     ours = [(v, num(v.row.get("param_count")), v.score("si_snri", "closed", "default")) for v in views
             if v.status == COMPLETE]
     ours = [(v, n, s) for v, n, s in ours if n and n > 0 and s is not None]
@@ -182,7 +211,7 @@ def _scatter(views: list[TrialView], searched: list[str], published: pd.DataFram
             names.append(str(r["system"]))
     labels = [" / ".join(n) for n in points.values()]
     xs = [n / 1e6 for _, n, _ in ours] + [p for p, _ in points]
-    ys = [s for _, _, s in ours] + [s for _, s in points]
+    ys = [s for _, _, s in ours] + [s for _, s in points] + oracle_ys
     xr = (math.log10(min(xs)) - 0.08, math.log10(max(xs)) + 0.3) if xs else None  # room for right labels
     yr = (min(ys) - 1.0, max(ys) + 1.5) if ys else None
     fig.add_trace(go.Scatter(

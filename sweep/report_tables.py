@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
+from sweep.stats import ALPHA, MeanCI, PairedResult, mean_ci, ties_with_best
 from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING
 
 REFERENCE_CSV = Path(__file__).resolve().parent / "reference" / "published_wsj0_2mix.csv"
@@ -99,6 +100,12 @@ class TrialView:
 
     row: dict[str, Any]
     scores: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    # Per-utterance scores {(metric, condition, assignment): {utterance: dB}} and their CIs.
+    utterances: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict)
+    cis: dict[tuple[str, str, str], MeanCI] = field(default_factory=dict)
+    # Paired test of the ranking score against the best trial; None for the best itself.
+    vs_best: PairedResult | None = None
+    is_best: bool = False
 
     @property
     def number(self) -> int:
@@ -126,9 +133,22 @@ class TrialView:
         v = self.score("si_snri", "closed", "optimal")
         return self.score("si_snri", "closed", "default") if v is None else v
 
+    def rank_utterances(self) -> dict[str, float]:
+        """The per-utterance scores behind :meth:`rank_key` (empty when not stored)."""
+        if self.score("si_snri", "closed", "optimal") is not None:
+            return self.utterances.get(("si_snri", "closed", "optimal"), {})
+        return self.utterances.get(("si_snri", "closed", "default"), {})
 
-def trial_views(trials: pd.DataFrame, results: pd.DataFrame) -> list[TrialView]:
-    """Join the ``Store.frames`` trials and results into one view per trial."""
+    @property
+    def tied(self) -> bool:
+        """Not significantly worse than the best trial (paired t-test, p >= ALPHA)."""
+        return self.vs_best is not None and self.vs_best.p_value >= ALPHA
+
+
+def trial_views(trials: pd.DataFrame, results: pd.DataFrame,
+                utterances: pd.DataFrame | None = None) -> list[TrialView]:
+    """Join the ``Store.frames`` trials and results (and ``Store.utterance_frame``) into one
+    view per trial; with utterances, also the 95% CIs and the paired tests against the best."""
     views = {int(r["id"]): TrialView(r) for r in trials.to_dict("records")}
     for r in results.to_dict("records"):
         view = views.get(int(r["trial_id"]))
@@ -138,6 +158,21 @@ def trial_views(trials: pd.DataFrame, results: pd.DataFrame) -> list[TrialView]:
             v = num(r[metric])
             if v is not None:
                 view.scores[(metric, str(r["condition"]), str(r["assignment"]))] = v
+    if utterances is not None and len(utterances):
+        for r in utterances.to_dict("records"):
+            view = views.get(int(r["trial_id"]))
+            if view is None:
+                continue
+            for metric in ("si_snri", "sdri"):
+                v = num(r[metric])
+                if v is not None:
+                    key = (metric, str(r["condition"]), str(r["assignment"]))
+                    view.utterances.setdefault(key, {})[str(r["utterance"])] = v
+        for view in views.values():
+            view.cis = {k: mean_ci(list(u.values())) for k, u in view.utterances.items() if u}
+        ranked = {v.number: v for v in views.values() if v.status == COMPLETE and v.rank_utterances()}
+        for number, res in ties_with_best({n: v.rank_utterances() for n, v in ranked.items()}).items():
+            ranked[number].vs_best, ranked[number].is_best = res, res is None
     return list(views.values())
 
 
@@ -179,6 +214,24 @@ def leaderboard_order(views: list[TrialView]) -> list[TrialView]:
 
 
 # -- leaderboard ----------------------------------------------------------------------------
+def _score_text(v: TrialView, metric: str, condition: str, assignment: str) -> str:
+    """``mean ± half-width`` of the 95% CI where per-utterance scores exist, else the mean."""
+    ci = v.cis.get((metric, condition, assignment))
+    if ci is not None and not math.isnan(ci.half_width):
+        return f'{ci.mean:.2f} <span class="ci">± {ci.half_width:.2f}</span>'
+    return fmt_db(v.score(metric, condition, assignment))
+
+
+def _vs_best_cell(v: TrialView) -> str:
+    if v.is_best:
+        return '<span class="best">best</span>'
+    if v.vs_best is None:
+        return ""
+    r = v.vs_best
+    verdict = '<span class="tie">≈ tied</span>' if v.tied else "worse"
+    return f'{verdict} <span class="dim">Δ {-r.mean_diff:+.2f} dB, p={r.p_value:.3g}, n={r.n}</span>'
+
+
 def _status_cell(v: TrialView) -> str:
     epochs = int(num(v.row.get("epochs_done")) or 0)
     if v.status == FAILED:
@@ -198,7 +251,7 @@ def leaderboard_html(views: list[TrialView], searched: list[str], family: str) -
     assigns = ASSIGNMENTS if has_opt else ("default",)
     cols = [(c, a) for c in CONDITIONS for a in assigns]
     fixed_l = ["Rank", "Trial", "Family", "Mask", "Activation", *searched, "Params"]
-    fixed_r = ["Valid SI-SNRi (dB)", "Epochs", "Status", "Wall time"]
+    fixed_r = ["vs best (paired t-test)", "Valid SI-SNRi (dB)", "Epochs", "Status", "Wall time"]
     head1 = "".join(f'<th rowspan="2">{esc(h)}</th>' for h in fixed_l)
     head1 += "".join(f'<th colspan="{len(cols)}" class="grp">{m} (dB, test)</th>' for m in ("SI-SNRi", "SDRi"))
     head1 += "".join(f'<th rowspan="2">{esc(h)}</th>' for h in fixed_r)
@@ -214,11 +267,13 @@ def leaderboard_html(views: list[TrialView], searched: list[str], family: str) -
         cells += [f"<td>{esc(fmt_value(p.get(k)))}</td>" for k in searched]
         cells.append(f'<td class="num">{fmt_params(r.get("param_count"))}</td>')
         for metric in ("si_snri", "sdri"):
-            cells += [f'<td class="num score">{fmt_db(v.score(metric, c, a))}</td>' for c, a in cols]
+            cells += [f'<td class="num score">{_score_text(v, metric, c, a)}</td>' for c, a in cols]
+        cells.append(f"<td>{_vs_best_cell(v)}</td>")
         cells += [f'<td class="num">{fmt_db(r.get("valid_si_snri"))}</td>',
                   f'<td class="num">{esc(r.get("epochs_done"))}</td>',
                   f"<td>{_status_cell(v)}</td>", f'<td class="num">{fmt_duration(r.get("wall_s"))}</td>']
-        body.append(f'<tr data-trial="{v.number}" class="{esc(v.status)}">{"".join(cells)}</tr>')
+        tie = ' data-tie="best"' if v.is_best else (' data-tie="tied"' if v.tied else "")
+        body.append(f'<tr data-trial="{v.number}" class="{esc(v.status)}"{tie}>{"".join(cells)}</tr>')
     if not body:
         body.append(f'<tr><td colspan="{len(fixed_l) + 2 * len(cols) + len(fixed_r)}" class="dim">'
                     "no trials yet</td></tr>")
@@ -258,8 +313,50 @@ def _block_header(label: str, cls: str) -> tuple[str, str, str]:
             "".join(f'<th class="{cls} sub">{_SHORT[c]}</th>' for _, c in UPIT_COLUMNS))
 
 
-def upit_table_html(views: list[TrialView], published: pd.DataFrame, metric: str = "sdri") -> str:
-    """Mask × activation rows in the lecture's layout: ours beside the published uPIT-BLSTM numbers.
+ORACLE_ORDER = ("IPSM", "IRM", "IBM", "WFM")  # the lecture's table: IPSM above IRM
+
+
+def oracle_for_study(oracle: pd.DataFrame | None, results: pd.DataFrame) -> pd.DataFrame | None:
+    """The oracle rows scored on as many utterances as the study's trials (else the largest n),
+    one per (condition, mask)."""
+    if oracle is None or not len(oracle):
+        return None
+    counts = [int(n) for n in results["n_utterances"]] if len(results) else []
+    picked = []
+    for (_, _), grp in oracle.groupby(["condition", "mask"]):
+        same = grp[grp["n_utterances"].isin(counts)]
+        picked.append((same if len(same) else grp).sort_values("n_utterances").iloc[-1])
+    return pd.DataFrame(picked)
+
+
+def _oracle_rows(oracle: pd.DataFrame | None, published: pd.DataFrame, metric: str, with_pub: bool) -> list[str]:
+    if oracle is None or not len(oracle):
+        return []
+    pub = published[(published["table"] == "upit") & (published["mask"] == "oracle")]
+    masks = [m for m in ORACLE_ORDER if m in set(oracle["mask"])]
+    rows = []
+    for i, mask in enumerate(masks):
+        cells = [f'<th rowspan="{len(masks)}" class="mask">oracle</th>'] if i == 0 else []
+        cells += [f"<td>{esc(mask)}</td>", '<td class="num dim"></td>']
+        for _, c in UPIT_COLUMNS:  # an oracle has no output order: both assignments alike
+            hit = oracle[(oracle["mask"] == mask) & (oracle["condition"] == c)]
+            val = hit.iloc[0][metric] if len(hit) else None
+            ci = num(hit.iloc[0][f"{metric}_ci"]) if len(hit) else None
+            text = fmt_db(val) + (f' <span class="ci">± {ci:.2f}</span>' if ci is not None else "")
+            cells.append(f'<td class="num ours oracle">{text}</td>')
+        if with_pub:
+            match = pub[pub["system"] == mask]
+            for a, c in UPIT_COLUMNS:
+                val = match.iloc[0][_CSV_SDRI[(a, c)]] if len(match) else None
+                cells.append(f'<td class="num pub">{fmt_db(val, 1)}</td>')
+        rows.append(f'<tr class="oracle" data-oracle="{esc(mask)}">{"".join(cells)}</tr>')
+    return rows
+
+
+def upit_table_html(views: list[TrialView], published: pd.DataFrame, metric: str = "sdri",
+                    oracle: pd.DataFrame | None = None) -> str:
+    """Mask × activation rows in the lecture's layout: ours beside the published uPIT-BLSTM numbers,
+    then the oracle masks (IPSM, IRM, IBM, WFM) as the upper reference, where scored.
 
     ``metric='si_snri'`` gives ours only: the paper reports no SI-SNRi.
     """
@@ -288,6 +385,7 @@ def upit_table_html(views: list[TrialView], published: pd.DataFrame, metric: str
                     val = match.iloc[0][_CSV_SDRI[(a, c)]] if len(match) else None
                     cells.append(f'<td class="num pub">{fmt_db(val, 1)}</td>')
             rows.append(f'<tr data-mask="{mask}" data-activation="{act}">{"".join(cells)}</tr>')
+    rows += _oracle_rows(oracle, published, metric, with_pub)
     return (f'<table class="upit" data-metric="{metric}"><caption>{name} (dB), mask × activation; '
             f"CC = closed condition (seen speakers), OC = open condition (unseen speakers)</caption>"
             f'<thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>')

@@ -66,7 +66,7 @@ def score_many(jobs: Sequence[Job], workers: int | None = None, assignment: Assi
     Raises:
         ValueError: as :func:`sweep.metrics.score_utterances` (NaN, silent reference, shapes).
     """
-    workers = os.cpu_count() or 1 if workers is None else workers
+    workers = (os.cpu_count() or 1) if workers is None else workers
     if workers <= 1 or len(jobs) <= 1:
         return [_score((job, assignment)) for job in jobs]
     # spawn, not fork: a forked child inherits torch's OpenMP pool mid-state and can hang.

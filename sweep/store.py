@@ -92,6 +92,7 @@ class TrialRow(Base):
     study: Mapped[StudyRow] = relationship(back_populates="trials")
     epochs: Mapped[list["EpochRow"]] = relationship(back_populates="trial", cascade="all, delete-orphan")
     results: Mapped[list["ResultRow"]] = relationship(back_populates="trial", cascade="all, delete-orphan")
+    utterances: Mapped[list["UtteranceRow"]] = relationship(cascade="all, delete-orphan")
 
 
 class EpochRow(Base):
@@ -119,6 +120,49 @@ class ResultRow(Base):
     sdri: Mapped[float] = mapped_column(Float)  # dB
     n_utterances: Mapped[int] = mapped_column(Integer)
     trial: Mapped[TrialRow] = relationship(back_populates="results")
+
+
+class UtteranceRow(Base):
+    """Test-set scores of one utterance of one trial (dB), so reports can give confidence
+    intervals and compare trials on the same utterances (a paired test)."""
+
+    __tablename__ = "sweep_utterance"
+    __table_args__ = (UniqueConstraint("trial_id", "condition", "assignment", "utterance"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("sweep_trial.id"), index=True)
+    condition: Mapped[str] = mapped_column(String(16))  # closed | open
+    assignment: Mapped[str] = mapped_column(String(16))  # optimal | default
+    utterance: Mapped[str] = mapped_column(String(255))  # file name without .wav
+    si_snri: Mapped[float] = mapped_column(Float)  # dB
+    sdri: Mapped[float] = mapped_column(Float)  # dB
+    sir: Mapped[float | None] = mapped_column(Float)  # dB, SDR permutation, mean over sources
+    sar: Mapped[float | None] = mapped_column(Float)  # dB
+
+
+class OracleRow(Base):
+    """Oracle-mask reference scores on one dataset's test condition (means and 95% CI half-widths, dB).
+
+    Keyed by the resolved dataset root, the condition, the mask and the number of utterances
+    scored (the first ``n_utterances`` of the condition, the ones trials with the same cap see).
+    """
+
+    __tablename__ = "sweep_oracle"
+    __table_args__ = (UniqueConstraint("dataset", "condition", "mask", "n_utterances"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(500), index=True)
+    condition: Mapped[str] = mapped_column(String(16))
+    mask: Mapped[str] = mapped_column(String(16))  # IPSM | IRM | IBM | WFM
+    n_utterances: Mapped[int] = mapped_column(Integer)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    stft: Mapped[str] = mapped_column(String(64))  # e.g. "256/64/256 sqrt-hann" (n_fft/hop/win)
+    si_snri: Mapped[float] = mapped_column(Float)
+    si_snri_ci: Mapped[float | None] = mapped_column(Float)
+    sdri: Mapped[float] = mapped_column(Float)
+    sdri_ci: Mapped[float | None] = mapped_column(Float)
+    sir: Mapped[float | None] = mapped_column(Float)
+    sar: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    code_version: Mapped[str] = mapped_column(String(64))
 
 
 def make_engine(url: str) -> Engine:
@@ -216,7 +260,48 @@ class Store:
             for r in results:
                 s.add(ResultRow(trial_id=row.id, condition=r["condition"], assignment=r["assignment"],
                                 si_snri=r["si_snri"], sdri=r["sdri"], n_utterances=r["n_utterances"]))
+                for u in r.get("utterances") or ():
+                    s.add(UtteranceRow(trial_id=row.id, condition=r["condition"], assignment=r["assignment"],
+                                       utterance=str(u["name"]), si_snri=u["si_snri"], sdri=u["sdri"],
+                                       sir=u.get("sir"), sar=u.get("sar")))
             s.commit()
+
+    # -- oracle references ------------------------------------------------------------------
+    def add_oracle(self, rows: Iterable[dict]) -> None:
+        """Insert or replace oracle rows (keys: dataset, condition, mask, n_utterances, ...)."""
+        with self.session() as s:
+            for r in rows:
+                old = s.scalar(select(OracleRow).where(
+                    OracleRow.dataset == r["dataset"], OracleRow.condition == r["condition"],
+                    OracleRow.mask == r["mask"], OracleRow.n_utterances == r["n_utterances"]))
+                if old is not None:
+                    s.delete(old)
+                    s.flush()
+                s.add(OracleRow(code_version=code_version(), **r))
+            s.commit()
+
+    def oracle_frame(self, dataset: str | None = None):
+        """Oracle rows as a pandas DataFrame (all datasets, or one resolved root)."""
+        import pandas as pd
+
+        query = select(OracleRow)
+        if dataset is not None:
+            query = query.where(OracleRow.dataset == dataset)
+        with self.engine.connect() as c:
+            return pd.read_sql(query.order_by(OracleRow.id), c)
+
+    def set_study_data_root(self, study_id: int, root: str) -> None:
+        """Record the resolved dataset folder in the study's dataset JSON (the report looks up
+        the oracle rows by it; the JSON keeps old databases readable without a new column)."""
+        with self.session() as s:
+            row = s.get(StudyRow, study_id)
+            try:
+                data = json.loads(row.dataset or "{}")
+            except ValueError:
+                data = {}
+            if data.get("data_root") != root:
+                row.dataset = json.dumps({**data, "data_root": root})
+                s.commit()
 
     def fail_running(self, study_id: int, reason: str) -> list[int]:
         """Mark trials left ``running`` (the driver died under them) as failed; returns their numbers."""
@@ -254,6 +339,18 @@ class Store:
             results = pd.read_sql(select(ResultRow).where(ResultRow.trial_id.in_(ids)), c)
             epochs = pd.read_sql(select(EpochRow).where(EpochRow.trial_id.in_(ids)), c)
         return trials, results, epochs
+
+    def utterance_frame(self, study_name: str):
+        """Per-utterance test scores of one study, with the trial's ``number``."""
+        import pandas as pd
+
+        study = self.study(study_name)
+        if study is None:
+            raise KeyError(study_name)
+        query = (select(UtteranceRow, TrialRow.number).join(TrialRow, UtteranceRow.trial_id == TrialRow.id)
+                 .where(TrialRow.study_id == study.id))
+        with self.engine.connect() as c:
+            return pd.read_sql(query, c)
 
 
 def _as_str(v: Any) -> str | None:

@@ -243,3 +243,51 @@ def test_plots_render_in_a_real_browser(study_db: Store, tmp_path: Path) -> None
     res = _chromium(tmp_path, "--hide-scrollbars", "--window-size=1400,3400", f"--screenshot={shot}", page.as_uri())
     assert res.returncode == 0, res.stderr[-2000:]
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def _with_utterances(results: list[dict], base: float, spread: list[float]) -> list[dict]:
+    """Results whose closed/optimal row carries per-utterance SI-SNRi ``base + spread[i]``."""
+    out = []
+    for r in results:
+        r = dict(r)
+        if r["condition"] == "closed" and r["assignment"] == "optimal":
+            vals = [base + s for s in spread]
+            r["si_snri"] = sum(vals) / len(vals)
+            r["utterances"] = [{"name": f"u{i}", "si_snri": v, "sdri": v + 0.5, "sir": 20.0, "sar": 15.0}
+                               for i, v in enumerate(vals)]
+        out.append(r)
+    return out
+
+
+def test_report_shows_confidence_intervals_ties_and_oracle_rows(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'sweep.db'}")
+    sid = store.ensure_study("rep", _spec(3)).id
+    spread = [-1.0, 0.5, 1.5, -0.5, 0.0, -0.5]  # mean 0, sample sd 0.894
+    _add(store, sid, 0, "PSM", "relu", 64, COMPLETE, [3.0], _with_utterances(_results(8, 9, 7, 8), 8.0, spread))
+    near = [s + (0.1 if i % 2 else -0.15) for i, s in enumerate(spread)]  # 0.025 dB below: a tie
+    _add(store, sid, 1, "AM", "relu", 64, COMPLETE, [2.0], _with_utterances(_results(8, 9, 7, 8), 8.0, near))
+    _add(store, sid, 2, "NPSM", "relu", 64, COMPLETE, [1.0], _with_utterances(_results(5, 6, 4, 5), 5.0, spread))
+    root = str(tmp_path / "data")
+    store.set_study_data_root(sid, root)
+    store.add_oracle([dict(dataset=root, condition=c, mask=m, n_utterances=10, sample_rate=8000, stft="256/64/256",
+                           si_snri=v, si_snri_ci=0.4, sdri=v + 0.5, sdri_ci=0.5, sir=25.0, sar=18.0)
+                      for c in ("closed", "open") for m, v in (("IRM", 12.0), ("IBM", 13.0), ("WFM", 13.5),
+                                                               ("IPSM", 15.0))])
+    _, page = _parse(write_report(store, "rep", tmp_path / "rep.html"))
+
+    board = {tr["data-trial"]: (tr, cells) for tr, cells in page.table_rows(id="leaderboard-table")
+             if "data-trial" in tr}
+    # mean ± t_{0.975,5} * sd / sqrt(6) = 2.570582 * 0.894427 / 2.449490 = 0.94 dB
+    assert any(text == "8.00 ± 0.94" for _, text in board["0"][1])
+    assert board["0"][0].get("data-tie") == "best"
+    assert board["1"][0].get("data-tie") == "tied"
+    assert "data-tie" not in board["2"][0]
+    assert any("tied" in text for _, text in board["1"][1])
+
+    sdri = page.table_rows(**{"class": "upit", "data-metric": "sdri"})
+    oracle = [(tr["data-oracle"], cells) for tr, cells in sdri if "data-oracle" in tr]
+    assert [m for m, _ in oracle] == ["IPSM", "IRM", "IBM", "WFM"]  # the lecture's order: IPSM above IRM
+    ipsm_cells = [t for c, t in oracle[0][1] if "oracle" in c]
+    assert ipsm_cells[0] == "15.50 ± 0.50"
+    assert any(t == "14.9" for c, t in oracle[0][1] if "pub" in c)  # the published IPSM number beside ours
+    assert any("oracle IPSM" in s for s in page.scripts)  # the reference line on the scatter

@@ -65,6 +65,17 @@ def test_a_grid_sweep_stores_one_row_per_optuna_trial(tmp_path, tiny_data, ray_l
     assert set(results["condition"]) == {"closed", "open"}
     assert set(results["assignment"]) == {"optimal", "default"}
     assert (results["n_utterances"] == 2).all()
+    # Per-utterance scores travel in the final report and are stored (CIs, paired tests).
+    utts = store.utterance_frame("tiny")
+    assert len(utts) == 3 * 4 * 2
+    assert set(utts["assignment"]) == {"optimal", "default"} and utts["utterance"].str.len().min() > 0
+    assert ((utts.groupby(["number", "condition", "assignment"])["si_snri"].mean().reset_index()
+             .merge(results.assign(number=results["trial_id"].map(dict(zip(trials["id"], trials["number"])))),
+                    on=["number", "condition", "assignment"]).pipe(lambda m: (m["si_snri_x"] - m["si_snri_y"]).abs()))
+            < 1e-9).all()
+    # The uPIT study scored the oracle masks once on the same test utterances.
+    oracle = store.oracle_frame(str(tiny_data.resolve()))
+    assert len(oracle) == 2 * 4 and (oracle["n_utterances"] == 2).all()
 
     # Optuna's own CLI sees the study in our database.
     optuna_cli = Path(sys.executable).with_name("optuna")

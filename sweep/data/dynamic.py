@@ -18,6 +18,7 @@ every epoch (a static training set of the same size).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 from pathlib import Path
@@ -220,9 +221,9 @@ def write_fixed_split(folder: Path, pool: list[Utterance], n_mix: int, n_src: in
         rows.append([name, n] + [u.speaker for u in utts] + [u.path for u in utts])
         used.update(picks)
         total += n
-    with open(folder / "mixtures.csv", "w", encoding="utf-8") as f:
-        f.write(",".join(["name", "length"] + [f"spk{k}" for k in range(1, n_src + 1)]
-                         + [f"path{k}" for k in range(1, n_src + 1)]) + "\n")
-        for r in rows:
-            f.write(",".join(str(v) for v in r) + "\n")
+    with open(folder / "mixtures.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")  # quotes paths that hold commas
+        w.writerow(["name", "length"] + [f"spk{k}" for k in range(1, n_src + 1)]
+                   + [f"path{k}" for k in range(1, n_src + 1)])
+        w.writerows(rows)
     return {"mixtures": n_mix, "speakers": sorted(used), "hours": round(total / sample_rate / 3600, 4)}

@@ -1,0 +1,113 @@
+"""Statistics for the leaderboard: confidence intervals of test means and paired comparisons.
+
+* **Confidence interval** of a mean over ``n`` utterances: Student's t interval,
+  ``mean +- t_{0.975, n-1} * s / sqrt(n)`` with ``s`` the sample standard deviation (ddof 1).
+  Utterance scores are not normal, but with ~100 utterances the mean is close enough to
+  normal, and the t quantile keeps small test sets honest.
+* **Paired comparison** of two trials: a two-sided **paired t-test** on the per-utterance
+  differences over the utterances both trials scored (the same test mixtures; pairing removes
+  the large utterance-to-utterance variance that unpaired intervals carry). A trial is *tied*
+  with the best when ``p >= alpha`` (0.05). There is no multiple-comparison correction: a tie
+  says "this test set cannot separate them", and correcting would only create more ties.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = ["ALPHA", "MeanCI", "PairedResult", "mean_ci", "paired_t_test", "ties_with_best"]
+
+ALPHA: float = 0.05
+"""Significance level of the paired comparisons."""
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """A mean with the half-width of its confidence interval (same unit, e.g. dB)."""
+
+    mean: float
+    half_width: float  # NaN when n < 2
+    n: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.half_width):
+            return f"{self.mean:.2f}"
+        return f"{self.mean:.2f} ± {self.half_width:.2f}"
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> MeanCI:
+    """Mean and t-interval half-width of ``values`` (one per utterance).
+
+    Raises:
+        ValueError: on an empty sample or non-finite values.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no values: a confidence interval needs at least one utterance")
+    if not np.isfinite(x).all():
+        raise ValueError("values contain NaN or inf")
+    if x.size < 2:
+        return MeanCI(float(x[0]), math.nan, 1)
+    t = sps.t.ppf(0.5 + confidence / 2.0, df=x.size - 1)
+    return MeanCI(float(x.mean()), float(t * x.std(ddof=1) / math.sqrt(x.size)), int(x.size))
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Paired t-test of ``a - b`` over common utterances."""
+
+    mean_diff: float  # mean of a - b, same unit as the scores
+    p_value: float  # two-sided; 1.0 when every difference is 0
+    n: int
+
+
+def paired_t_test(a: Mapping[str, float], b: Mapping[str, float]) -> PairedResult:
+    """Two-sided paired t-test on the utterances present in both ``a`` and ``b``.
+
+    Args:
+        a, b: ``{utterance name: score}``.
+
+    Raises:
+        ValueError: fewer than two common utterances.
+    """
+    common = sorted(set(a) & set(b))
+    if len(common) < 2:
+        raise ValueError(f"{len(common)} common utterance(s): a paired test needs at least 2")
+    d = np.array([a[k] for k in common], dtype=np.float64) - np.array([b[k] for k in common])
+    if np.all(d == d[0]):
+        # Constant differences have zero variance: identical scores are a tie (p = 1), a
+        # constant non-zero shift is as significant as it gets.
+        return PairedResult(float(d.mean()), 1.0 if d[0] == 0 else 0.0, len(common))
+    p = float(sps.ttest_rel([a[k] for k in common], [b[k] for k in common]).pvalue)
+    return PairedResult(float(d.mean()), p, len(common))
+
+
+def ties_with_best(scores: Mapping[int, Mapping[str, float]], alpha: float = ALPHA) -> dict[int, PairedResult | None]:
+    """Compare every trial with the trial of the highest mean (higher is better).
+
+    Args:
+        scores: ``{trial number: {utterance name: score}}``.
+        alpha: significance level.
+
+    Returns:
+        ``{trial: result}``: ``None`` for the best trial itself; otherwise the paired test of
+        best minus trial, *tied* when ``result.p_value >= alpha``. Trials sharing fewer than
+        two utterances with the best are left out.
+    """
+    means = {t: float(np.mean(list(s.values()))) for t, s in scores.items() if len(s)}
+    if not means:
+        return {}
+    best = max(means, key=lambda t: (means[t], -t))
+    out: dict[int, PairedResult | None] = {best: None}
+    for t in means:
+        if t != best:
+            try:
+                out[t] = paired_t_test(scores[best], scores[t])
+            except ValueError:
+                continue
+    return out
