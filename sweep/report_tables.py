@@ -192,6 +192,11 @@ def searched_keys(spec_yaml: str | None, views: Iterable[TrialView]) -> list[str
         for name, dom in (items or {}).items() if isinstance(items, dict) else ():
             if isinstance(dom, dict) and not (list(dom) == ["choice"] and len(dom.get("choice") or []) <= 1):
                 keys.append(f"{prefix}{name}")
+    views = list(views)
+    if any("variant" in v.params for v in views):
+        # A cross-family study: each family has its own parameters, so one column per
+        # parameter would be mostly blank; the variant name says which configuration ran.
+        return ["variant", *[k for k in keys if k.startswith("train.")]]
     seen: dict[str, set[str]] = {}
     for v in views:
         for k, val in v.params.items():
