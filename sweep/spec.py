@@ -30,6 +30,9 @@ DATASET_KINDS = ("default", "wsj0mix", "librimix", "speakers")
 OBJECTIVE_METRICS = ("valid_si_snri",)
 
 
+BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
+
+
 class SpecError(ValueError):
     """A spec problem located at ``file:line`` and a dotted key path."""
 
@@ -111,6 +114,7 @@ class TrainSpec:
     max_eval_utterances: int | None = None  # cap per test condition (None: all)
     num_threads: int = 1  # torch threads inside one trial
     dynamic_mixing: bool | None = None  # new training pairs every epoch (None: the dataset kind's default)
+    compile: bool = False  # torch.compile the model (pays on GPUs for long runs; see benchmarks/)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,7 +368,7 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
             for v, vn in _probe_nodes(vnode, dom):
                 if v is None and default is None:
                     continue
-                if name == "dynamic_mixing":  # the one boolean training key
+                if name in BOOL_TRAIN_KEYS:
                     if not isinstance(v, bool):
                         raise r.fail(vn, key, f"expected a boolean, got {v!r}")
                     continue

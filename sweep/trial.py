@@ -66,6 +66,8 @@ def run_trial(config: dict[str, Any], *, family: str, fixed: dict[str, Any], tra
 
     model = models.build(family, model_params, n_src=n_src, sample_rate=sample_rate).to(device)
     param_count = model.param_count()
+    if budget.get("compile"):
+        model.compile()  # in place, so training_loss's own self(...) calls run compiled
     segment = int(round(budget["segment_s"] * sample_rate))
     train_set, valid_set = make_datasets(data_root, n_src, segment, sample_rate, seed, budget.get("dynamic_mixing"))
     generator = torch.Generator().manual_seed(seed)

@@ -147,3 +147,9 @@ def test_a_budget_overrides_the_top_level_and_renames_the_study(tmp_path):
     assert "train.lr" in paper.searched()  # keys the budget does not name are kept
     with pytest.raises(SpecError, match="no budget 'gpu'"):
         load_spec(path, budget="gpu")
+
+
+def test_boolean_training_keys_take_booleans_only(tmp_path):
+    assert load_spec(write(tmp_path, GOOD.replace("  epochs: 2", "  epochs: 2\n  compile: true"))).train.compile
+    err = error_of(tmp_path, GOOD.replace("  epochs: 2", "  epochs: 2\n  compile: 1"))
+    assert err.key == "train.compile" and "expected a boolean" in err.message
