@@ -46,3 +46,15 @@ def tiny_spec(data_root: Path, *, study: str = "tiny", sampler: str = "grid", ma
     if n_trials is not None:
         lines.append(f"n_trials: {n_trials}")
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run faster single-threaded, and CI's 2 cores are shared; Ray workers are
+    separate processes and set their own."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,15 +18,6 @@ SR = 8000
 TINY = {"N": 32, "L": 16, "B": 16, "H": 32, "P": 3, "X": 3, "R": 1, "Sc": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The 2 CPU cores are shared; small convs are no faster with intra-op threads.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(params: dict, n_src: int = 2) -> ConvTasNet:
     torch.manual_seed(0)
     return models.build("convtasnet", params, n_src=n_src, sample_rate=SR)

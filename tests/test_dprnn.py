@@ -15,38 +15,15 @@ from models.blocks.dual_path import DualPathBlock, chunk, chunk_grid, overlap_ad
 from models.blocks.learned_filterbank import LearnedDecoder, LearnedEncoder, learned_filterbank
 from models.dprnn import DPRNN
 from sweep.metrics import pit_si_snri_torch
+from tests.signals import gliding_voice_and_noise
 
 SR = 8000
 TINY = {"N": 16, "L": 4, "B": 16, "H": 16, "K": 8, "R": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small LSTMs run faster single-threaded, and the 2 cores are shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def two_speakers(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """0.5 s at 8 kHz: a gliding harmonic 'voice' (f0 ~140 Hz, 10 harmonics, 4 Hz AM) and
-    noise band-limited to 1.5-3 kHz. Returns ``(mixture [1, T], sources [1, 2, T])``."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(T) / SR
-    phase = 2 * math.pi * torch.cumsum(140 + 20 * torch.sin(2 * math.pi * 3 * t), 0) / SR
-    voice = sum(torch.sin(k * phase) / k for k in range(1, 11)) * (0.6 + 0.4 * torch.sin(2 * math.pi * 4 * t))
-    spec = torch.fft.rfft(torch.randn(T, generator=g))
-    f = torch.fft.rfftfreq(T, 1 / SR)
-    spec[(f < 1500) | (f > 3000)] = 0
-    noise = torch.fft.irfft(spec, n=T)
-    sources = 0.1 * torch.stack([voice / voice.std(), noise / noise.std()])[None]
-    return sources.sum(1), sources
-
-
 def overfit(family: str, params: dict, max_steps: int = 300, target_db: float = 10.0) -> tuple[float, int]:
     """Adam on one mixture until SI-SNRi > ``target_db``; returns (best SI-SNRi, steps)."""
-    mixture, sources = two_speakers()
+    mixture, sources = gliding_voice_and_noise()
     torch.manual_seed(0)
     model = models.build(family, params, n_src=2, sample_rate=SR)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -13,33 +13,10 @@ import models.sepformer  # noqa: F401  (registers the family even before models/
 from models.blocks.transformer import PreLNTransformerLayer, TransformerEncoder, sinusoidal_positional_encoding
 from models.sepformer import SepFormer, chunk, overlap_add
 from sweep.metrics import pit_si_snri_torch
+from tests.signals import voice_and_noise
 
 SR = 8000
 CPU = models.get_family("sepformer").presets["cpu"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models run faster single-threaded, and the 2 cores are shared.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def two_speakers(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """0.5 s at 8 kHz: a harmonic 'voice' (f0 140 Hz, 10 harmonics, 4 Hz AM) and noise
-    band-limited to 2-3.5 kHz (3 Hz AM). Returns ``(mixture [1, T], sources [1, 2, T])``."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(T) / SR
-    voice = sum(torch.sin(2 * math.pi * k * 140 * t + k) / k for k in range(1, 11))
-    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 4 * t))
-    spec = torch.fft.rfft(torch.randn(T, generator=g))
-    f = torch.fft.rfftfreq(T, 1 / SR)
-    spec[(f < 2000) | (f > 3500)] = 0
-    noise = torch.fft.irfft(spec, T) * (0.6 + 0.4 * torch.cos(2 * math.pi * 3 * t))
-    sources = 0.1 * torch.stack([voice / voice.std(), noise / noise.std()]).unsqueeze(0)
-    return sources.sum(1), sources
 
 
 # -- Size ---------------------------------------------------------------------------------
@@ -153,7 +130,7 @@ def test_a_cpu_model_learns_to_separate_one_mixture():
     """Overfit one 0.5 s mixture: above 10 dB SI-SNRi within 300 Adam steps (~70 needed)."""
     torch.manual_seed(0)
     model: SepFormer = models.build("sepformer", CPU, n_src=2, sample_rate=SR)
-    mixture, sources = two_speakers()
+    mixture, sources = voice_and_noise()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     best = -math.inf
     for step in range(1, 301):

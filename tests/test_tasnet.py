@@ -17,15 +17,6 @@ SR = 8000
 TINY = {"N": 64, "L": 16, "rnn_type": "lstm", "num_layers": 2, "hidden_size": 64}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small LSTMs are slower with intra-op threads on the 2 shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build(params: dict, n_src: int = 2) -> TasNet:
     torch.manual_seed(0)
     return models.build("tasnet", params, n_src=n_src, sample_rate=SR)

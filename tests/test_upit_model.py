@@ -15,16 +15,6 @@ SR = 8000
 TINY = {"num_layers": 1, "hidden_size": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small LSTMs are slower with intra-op threads, and much slower when the 2 cores are
-    # shared with other test processes; one thread keeps these tests fast and steady.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(**overrides) -> UPIT:
     """A 1 x 32 BLSTM, 2 speakers, seeded so every test sees the same weights."""
     torch.manual_seed(0)
