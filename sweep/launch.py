@@ -21,6 +21,10 @@ from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
 log = logging.getLogger("sweep")
 
 
+class ResourceError(RuntimeError):
+    """The trials ask for resources this machine (or cluster) cannot give."""
+
+
 @dataclasses.dataclass
 class Outcome:
     study: str
@@ -99,6 +103,13 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = study_name or spec.study
+    if not ray_address and spec.gpus_per_trial > 0:
+        import torch
+
+        if torch.cuda.device_count() < spec.gpus_per_trial:
+            # A local Ray cluster would queue such trials forever; say so before anything is written.
+            raise ResourceError(f"each trial asks for {spec.gpus_per_trial:g} GPU(s) (resources.gpu) but this "
+                                f"machine has {torch.cuda.device_count()}; use the cpu budget or --ray-address")
     plan = check_data(spec)  # bad data stops here, before the store writes anything
     store = Store(storage)
     ostorage = search.optuna_storage(storage)

@@ -153,3 +153,16 @@ def test_boolean_training_keys_take_booleans_only(tmp_path):
     assert load_spec(write(tmp_path, GOOD.replace("  epochs: 2", "  epochs: 2\n  compile: true"))).train.compile
     err = error_of(tmp_path, GOOD.replace("  epochs: 2", "  epochs: 2\n  compile: 1"))
     assert err.key == "train.compile" and "expected a boolean" in err.message
+
+
+def test_a_gpu_budget_on_a_machine_without_one_exits_2_before_writing(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    spec = write(tmp_path, GOOD.replace("n_trials: 3", "n_trials: 3\nresources: {cpu: 1, gpu: 1}"))
+    db = tmp_path / "s.db"
+    proc = subprocess.run([sys.executable, "-m", "sweep.cli", "launch", str(spec), "--storage", f"sqlite:///{db}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "asks for 1 GPU(s)" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not db.exists()
