@@ -23,7 +23,13 @@ from typing import Any
 
 import yaml
 
-DOMAIN_KINDS = ("choice", "int", "float", "log_float")
+from sweep.spec_nodes import DOMAIN_KINDS, Domain, SpecError  # noqa: F401  (re-exported)
+from sweep.spec_nodes import Reader as _Reader
+from sweep.spec_nodes import join as _join
+from sweep.spec_nodes import parse_domain as _domain
+from sweep.spec_nodes import probe_nodes as _probe_nodes
+from sweep.spec_nodes import tname as _tname
+
 SAMPLERS = ("grid", "tpe", "random")
 SCHEDULERS = ("none", "asha")
 DATASET_KINDS = ("default", "wsj0mix", "librimix", "speakers")
@@ -31,50 +37,6 @@ OBJECTIVE_METRICS = ("valid_si_snri",)
 
 
 BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
-
-
-class SpecError(ValueError):
-    """A spec problem located at ``file:line`` and a dotted key path."""
-
-    def __init__(self, file: str, line: int | None, key: str, message: str) -> None:
-        self.file, self.line, self.key, self.message = file, line, key, message
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Domain:
-    """One searched (or fixed) parameter. ``kind`` is 'fixed' or one of DOMAIN_KINDS."""
-
-    kind: str
-    values: tuple[Any, ...] = ()  # the fixed value (1 item) or the choices
-    low: float | None = None
-    high: float | None = None
-    step: int | None = None
-    log: bool = False
-
-    @property
-    def is_fixed(self) -> bool:
-        return self.kind == "fixed" or (self.kind == "choice" and len(self.values) == 1)
-
-    def fixed_value(self) -> Any:
-        return self.values[0]
-
-    def to_optuna(self):  # -> optuna.distributions.BaseDistribution
-        import optuna.distributions as d
-
-        if self.kind == "choice":
-            return d.CategoricalDistribution(list(self.values))
-        if self.kind == "int":
-            return d.IntDistribution(int(self.low), int(self.high), log=self.log, step=self.step or 1)
-        return d.FloatDistribution(float(self.low), float(self.high), log=self.kind == "log_float")
-
-    def grid_values(self) -> list[Any]:
-        if self.kind in ("fixed", "choice"):
-            return list(self.values)
-        if self.kind == "int" and not self.log:
-            return list(range(int(self.low), int(self.high) + 1, self.step or 1))
-        raise ValueError(f"a {self.kind} range has no finite grid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,110 +123,6 @@ class Spec:
 
     def grid_size(self) -> int:
         return math.prod(len(v) for v in self.grid().values())
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing with line numbers: compose the YAML into nodes (which carry marks), then walk them.
-
-
-class _Reader:
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, node: yaml.Node | None, key: str, message: str) -> SpecError:
-        line = node.start_mark.line + 1 if node is not None else None
-        return SpecError(self.file, line, key, message)
-
-    def mapping(self, node: yaml.Node, key: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, key, f"expected a mapping, got {_describe(node)}")
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for k, v in node.value:
-            name = str(k.value)
-            if name in out:
-                raise self.fail(k, _join(key, name), "duplicate key")
-            out[name] = (k, v)
-        return out
-
-    def check_keys(self, items: dict, allowed, key: str) -> None:
-        for name, (knode, _) in items.items():
-            if name not in allowed:
-                raise self.fail(knode, _join(key, name), f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def scalar(self, node: yaml.Node, key: str, typ: type | tuple, *, positive: bool = False,
-               allow_none: bool = False) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, key, f"expected a {_tname(typ)}, got {_describe(node)}")
-        value = yaml.safe_load(yaml.serialize(node))
-        if value is None and allow_none:
-            return None
-        types = typ if isinstance(typ, tuple) else (typ,)
-        if float in types and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise self.fail(node, key, f"expected a {_tname(typ)}, got {value!r}")
-        if positive and value <= 0:
-            raise self.fail(node, key, f"must be > 0, got {value!r}")
-        return value
-
-    def value(self, node: yaml.Node) -> Any:
-        return yaml.safe_load(yaml.serialize(node))
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return repr(yaml.safe_load(yaml.serialize(node)))
-
-
-def _tname(typ: type | tuple) -> str:
-    types = typ if isinstance(typ, tuple) else (typ,)
-    names = {int: "integer", float: "number", str: "string", bool: "boolean"}
-    return " or ".join(names.get(t, t.__name__) for t in types)
-
-
-def _domain(r: _Reader, node: yaml.Node, key: str) -> Domain:
-    if isinstance(node, yaml.ScalarNode):
-        return Domain("fixed", (r.value(node),))
-    if isinstance(node, yaml.SequenceNode):
-        raise r.fail(node, key, "a list is ambiguous; write {choice: [...]} for a categorical domain")
-    items = r.mapping(node, key)
-    kinds = [k for k in items if k in DOMAIN_KINDS]
-    if len(kinds) != 1:
-        raise r.fail(node, key, f"a domain needs exactly one of {', '.join(DOMAIN_KINDS)}")
-    kind = kinds[0]
-    r.check_keys(items, {kind, "step", "log"} if kind == "int" else {kind}, key)
-    knode, vnode = items[kind]
-    vkey = _join(key, kind)
-    if not isinstance(vnode, yaml.SequenceNode):
-        raise r.fail(vnode, vkey, f"expected a list, got {_describe(vnode)}")
-    values = [r.value(v) for v in vnode.value]
-    if kind == "choice":
-        if not values:
-            raise r.fail(vnode, vkey, "empty domain: give at least one choice")
-        if len(set(map(repr, values))) != len(values):
-            raise r.fail(vnode, vkey, "choices repeat a value")
-        for v, vn in zip(values, vnode.value):
-            if not isinstance(v, (str, int, float, bool)) and v is not None:
-                raise r.fail(vn, vkey, f"choices must be scalars, got {_describe(vn)}")
-        return Domain("choice", tuple(values))
-    if len(values) != 2:
-        raise r.fail(vnode, vkey, f"a range is [low, high], got {len(values)} values")
-    typ = int if kind == "int" else (int, float)
-    low, high = (r.scalar(v, vkey, typ) for v in vnode.value)
-    if low > high:
-        raise r.fail(vnode, vkey, f"empty domain: low {low} > high {high}")
-    if kind == "log_float" and low <= 0:
-        raise r.fail(vnode, vkey, f"a log range needs low > 0, got {low}")
-    step = r.scalar(items["step"][1], _join(key, "step"), int, positive=True) if "step" in items else None
-    log = r.scalar(items["log"][1], _join(key, "log"), bool) if "log" in items else False
-    return Domain(kind, (), float(low) if kind != "int" else low, float(high) if kind != "int" else high, step, log)
 
 
 def _check_against_hparam(r: _Reader, node: yaml.Node, key: str, dom: Domain, hparam) -> None:
@@ -531,14 +389,6 @@ def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str 
             vnode = yaml.MappingNode("tag:yaml.org,2002:map", pairs, vnode.start_mark, vnode.end_mark)
         merged[name] = (knode, vnode)
     return merged, chosen, "" if chosen == names[0] else f"-{chosen}"
-
-
-def _probe_nodes(vnode: yaml.Node, dom: Domain) -> list[tuple[Any, yaml.Node]]:
-    if dom.kind in ("fixed",):
-        return [(dom.values[0], vnode)]
-    if dom.kind == "choice":
-        return [(v, vnode) for v in dom.values]
-    return [(dom.low, vnode), (dom.high, vnode)]
 
 
 def _dataset(r: _Reader, node: yaml.Node) -> DatasetSpec:
