@@ -114,6 +114,9 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     store = Store(storage)
     ostorage = search.optuna_storage(storage)
     study_row = store.ensure_study(name, spec)
+    if out and (study_row.spec_yaml != spec.text or study_row.budget != spec.budget):
+        print(f"warning: study {name} was created from a different spec or budget "
+              f"({study_row.spec_path}, budget {study_row.budget}); carrying on with {spec.path}", file=out, flush=True)
     direction = "maximize" if spec.objective_mode == "max" else "minimize"
     ostudy = optuna.create_study(storage=ostorage, study_name=name, direction=direction,
                                  sampler=search.make_sampler(spec), load_if_exists=True)
@@ -208,7 +211,7 @@ def spec_for_study(store: Store, name: str) -> Spec:
     if row is None:
         known = ", ".join(s.name for s in store.studies()) or "none"
         raise KeyError(f"no study named {name!r} in this database (known: {known})")
-    return parse_spec(row.spec_yaml, row.spec_path)
+    return parse_spec(row.spec_yaml, row.spec_path, row.budget)
 
 
 __all__ = ["launch", "Outcome", "spec_for_study", "data_root_for", "check_data", "now"]

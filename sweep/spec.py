@@ -103,6 +103,7 @@ class Spec:
     # Cross-family studies: variant name -> (family, complete model parameters); the searched
     # "variant" key picks one. Empty for a single-family spec.
     variants: dict[str, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    budget: str | None = None  # the `budgets` entry laid over the top level, if the spec has any
 
     def model_of(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """(family, model hyperparameters) of a trial's flat parameter dict."""
@@ -295,7 +296,7 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
 
     study = study + suffix
     spec = Spec(file, study, family, n_src, seed, dataset, space, train, metric, mode, sampler, scheduler,
-                grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants)
+                grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)
     if not spec.searched():
         # Nothing to search: the trials are replicates of one configuration, each with its own
         # seed (seed + replicate), so Optuna still has one parameter to ask for.

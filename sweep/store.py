@@ -59,6 +59,7 @@ class StudyRow(Base):
     seed: Mapped[int] = mapped_column(Integer)
     dataset: Mapped[str] = mapped_column(Text)
     objective: Mapped[str] = mapped_column(String(64))
+    budget: Mapped[str | None] = mapped_column(String(64))  # the spec's chosen `budgets` entry, if any
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     code_version: Mapped[str] = mapped_column(String(64))
     trials: Mapped[list["TrialRow"]] = relationship(back_populates="study")
@@ -165,6 +166,23 @@ class OracleRow(Base):
     code_version: Mapped[str] = mapped_column(String(64))
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a database made by an older version up to date: ``create_all`` makes missing
+    tables but never alters existing ones, so add the nullable columns that are new since."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for col in table.columns:
+                if col.name not in have and col.nullable:
+                    kind = col.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {kind}'))
+
+
 def make_engine(url: str) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite files get a busy timeout and WAL journaling."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -187,6 +205,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     # Tune pickles its callbacks and searcher with the experiment state: travel as the URL.
     def __getstate__(self) -> dict:
@@ -216,7 +235,7 @@ class Store:
                                sampler=spec.sampler, scheduler=spec.scheduler, n_trials=spec.n_trials,
                                seed=spec.seed, dataset=json.dumps(spec.dataset.__dict__),
                                objective=f"{spec.objective_mode} {spec.objective_metric}",
-                               code_version=code_version())
+                               budget=getattr(spec, "budget", None), code_version=code_version())
                 s.add(row)
                 s.commit()
             return row
