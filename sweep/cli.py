@@ -140,6 +140,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("launch", "resume"):
         from sweep.data.check import DataError
         from sweep.launch import ResourceError, launch, spec_for_study
+        from sweep.store import StudyBusy
         from sweep.store import Store
 
         if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -159,7 +160,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         try:
             outcome = launch(spec, args.storage, study_name=name, max_concurrent=args.max_concurrent,
                              ray_address=args.ray_address)
-        except (FileNotFoundError, DataError, ResourceError) as exc:
+        except (FileNotFoundError, DataError, ResourceError, StudyBusy) as exc:
             raise UsageError(str(exc)) from None
         best = "-" if outcome.best is None else f"{outcome.best:.2f} dB"
         print(f"study {name}: {outcome.finished}/{outcome.planned} finished, {outcome.failed} failed; "

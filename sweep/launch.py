@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sweep.spec import Spec
-from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
+from sweep.store import COMPLETE, FAILED, PRUNED, Store, StudyBusy, driver_id, now  # noqa: F401
 
 log = logging.getLogger("sweep")
 
@@ -114,6 +114,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     store = Store(storage)
     ostorage = search.optuna_storage(storage)
     study_row = store.ensure_study(name, spec)
+    me = driver_id()
+    store.claim_study(study_row.id, me)  # before recover(): a live driver's trials are not stale
     if out and (study_row.spec_yaml != spec.text or study_row.budget != spec.budget):
         print(f"warning: study {name} was created from a different spec or budget "
               f"({study_row.spec_path}, budget {study_row.budget}); carrying on with {spec.path}", file=out, flush=True)
@@ -130,6 +132,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     if remaining <= 0:
         if out:
             print(f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run", file=out)
+        store.release_study(study_row.id, me)
         return _outcome(store, study_row.id, name, spec, ran=0)
 
     data_root = data_root_for(spec, out, plan)
@@ -155,7 +158,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         n_src=spec.n_src, sample_rate=spec.dataset.sample_rate, data_root=str(data_root), seed=spec.seed,
         variants=spec.variants)
     trainable = tune.with_resources(trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
-    progress = Progress(store, study_row.id, spec.n_trials, finished, out)
+    progress = Progress(store, study_row.id, spec.n_trials, finished, out, driver=me)
     runs_dir = Path(os.environ.get("SWEEP_RUNS", ".sweep/ray")).resolve()
     tuner = tune.Tuner(
         trainable,
@@ -168,7 +171,10 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     if out:
         print(f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
               f"{max_concurrent or spec.max_concurrent} at a time; storage {storage}", file=out, flush=True)
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        store.release_study(study_row.id, me)
     progress.close()
     return _outcome(store, study_row.id, name, spec, ran=remaining)
 

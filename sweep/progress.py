@@ -76,14 +76,22 @@ class StoreWriter(Callback):
 class Progress(Callback):
     """One line per finished trial and per epoch: done of planned, best so far, elapsed."""
 
-    def __init__(self, store: Store, study_id: int, planned: int, already: int, out: TextIO | None = sys.stderr) -> None:
+    def __init__(self, store: Store, study_id: int, planned: int, already: int, out: TextIO | None = sys.stderr,
+                 driver: str | None = None) -> None:
         self.store, self.study_id, self.planned, self.out = store, study_id, planned, out
+        self.driver, self._beat = driver, 0.0
         self.done = already
         self.t0 = time.monotonic()
         self.best: float | None = None
         for t in store.trials(study_id):
             if t.status == COMPLETE and t.valid_si_snri is not None:
                 self.best = t.valid_si_snri if self.best is None else max(self.best, t.valid_si_snri)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        # The study's heartbeat: another `sweep resume` refuses to take over a live driver.
+        if self.driver and time.monotonic() - self._beat > 10.0:
+            self._beat = time.monotonic()
+            self.store.heartbeat(self.study_id, self.driver)
 
     def _say(self, text: str) -> None:
         if self.out is not None:

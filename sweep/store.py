@@ -60,6 +60,8 @@ class StudyRow(Base):
     dataset: Mapped[str] = mapped_column(Text)
     objective: Mapped[str] = mapped_column(String(64))
     budget: Mapped[str | None] = mapped_column(String(64))  # the spec's chosen `budgets` entry, if any
+    driver: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the driver running it now
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # that driver's last sign of life
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     code_version: Mapped[str] = mapped_column(String(64))
     trials: Mapped[list["TrialRow"]] = relationship(back_populates="study")
@@ -309,6 +311,36 @@ class Store:
         with self.engine.connect() as c:
             return pd.read_sql(query.order_by(OracleRow.id), c)
 
+    # -- the one driver of a study -------------------------------------------------------
+    def claim_study(self, study_id: int, me: str, stale_s: float = 90.0) -> None:
+        """Become the study's driver, or raise StudyBusy if another live driver holds it.
+
+        A driver that died (same host and its pid is gone, or no heartbeat for ``stale_s``)
+        no longer holds the study: resuming after a crash needs no manual unlock."""
+        with self.session() as s:
+            row = s.get(StudyRow, study_id)
+            if row.driver and row.driver != me and row.heartbeat_at is not None:
+                age = (now() - row.heartbeat_at).total_seconds()
+                if age < stale_s and _driver_alive(row.driver):
+                    raise StudyBusy(f"study {row.name} is being run by driver {row.driver} (last heartbeat "
+                                    f"{age:.0f} s ago); stop it or wait for it to finish")
+            row.driver, row.heartbeat_at = me, now()
+            s.commit()
+
+    def heartbeat(self, study_id: int, me: str) -> None:
+        with self.session() as s:
+            row = s.get(StudyRow, study_id)
+            if row.driver == me:
+                row.heartbeat_at = now()
+                s.commit()
+
+    def release_study(self, study_id: int, me: str) -> None:
+        with self.session() as s:
+            row = s.get(StudyRow, study_id)
+            if row.driver == me:
+                row.driver, row.heartbeat_at = None, None
+                s.commit()
+
     def set_study_data_root(self, study_id: int, root: str) -> None:
         """Record the resolved dataset folder in the study's dataset JSON (the report looks up
         the oracle rows by it; the JSON keeps old databases readable without a new column)."""
@@ -370,6 +402,33 @@ class Store:
                  .where(TrialRow.study_id == study.id))
         with self.engine.connect() as c:
             return pd.read_sql(query, c)
+
+
+class StudyBusy(RuntimeError):
+    """Another driver is running the study right now."""
+
+
+def driver_id() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _driver_alive(driver: str) -> bool:
+    """False when the driver ran on this host and its process is gone; True otherwise (a
+    driver on another host is judged by its heartbeat alone)."""
+    import socket
+
+    host, _, pid = driver.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _as_str(v: Any) -> str | None:

@@ -33,3 +33,33 @@ def test_an_older_database_gets_the_new_nullable_columns(tmp_path):
     assert row is not None and row.budget is None
     with sqlite3.connect(db) as c:
         assert "budget" in {r[1] for r in c.execute("pragma table_info(sweep_study)")}
+
+
+def test_one_live_driver_per_study_and_a_dead_one_needs_no_unlock(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    import pytest
+
+    from sweep.store import StudyBusy
+
+    spec = load_spec(write(tmp_path, GOOD))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    sid = store.ensure_study(spec.study, spec).id
+    host = socket.gethostname()
+    live = f"{host}:{os.getpid()}"  # this test process: certainly alive
+    store.claim_study(sid, live)
+    with pytest.raises(StudyBusy, match="being run by driver"):
+        store.claim_study(sid, f"{host}:1234567")
+    store.heartbeat(sid, live)
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: its pid no longer names a process
+    dead_pid = gone.pid
+    store.release_study(sid, live)
+    store.claim_study(sid, f"{host}:{dead_pid}")
+    store.claim_study(sid, "elsewhere:42")  # its holder's process is gone: taking over needs no unlock
+    with pytest.raises(StudyBusy):  # a driver on another host is judged by its heartbeat only
+        store.claim_study(sid, "me:2")
+    store.claim_study(sid, "me:2", stale_s=0.0)  # a heartbeat older than stale_s no longer holds it
