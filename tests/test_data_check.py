@@ -33,7 +33,7 @@ def fresh(tmp_path: Path, src: Path) -> Path:
     return dst
 
 
-def launch_fails(tmp_path: Path, data_line: str, capsys, *, must_name: str, message: str, n_src: int = 2) -> None:
+def assert_launch_fails(tmp_path: Path, data_line: str, capsys, *, must_name: str, message: str, n_src: int = 2) -> None:
     """``data check`` and ``launch`` both exit 2 with one line naming ``must_name``; no database."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(study(data_line, n_src=n_src))
@@ -58,24 +58,24 @@ def test_a_good_corpus_is_summarised(corpora, tmp_path, capsys):
 
 
 def test_missing_folder(corpora, tmp_path, capsys):
-    launch_fails(tmp_path, f"{{kind: wsj0mix, root: {tmp_path / 'nowhere'}}}", capsys,
+    assert_launch_fails(tmp_path, f"{{kind: wsj0mix, root: {tmp_path / 'nowhere'}}}", capsys,
                  must_name=str(tmp_path / "nowhere"), message="missing folder")
     wsj = fresh(tmp_path, corpora[1])
     shutil.rmtree(wsj / "cv")
-    launch_fails(tmp_path, f"{{kind: wsj0mix, root: {wsj}}}", capsys, must_name=str(wsj / "cv"), message="missing folder")
+    assert_launch_fails(tmp_path, f"{{kind: wsj0mix, root: {wsj}}}", capsys, must_name=str(wsj / "cv"), message="missing folder")
 
 
 def test_mix_and_source_lists_that_do_not_match(corpora, tmp_path, capsys):
     wsj = fresh(tmp_path, corpora[1])
     victim = sorted((wsj / "tr" / "s2").iterdir())[1]
     victim.rename(victim.with_name("typo.wav"))
-    launch_fails(tmp_path, f"{{kind: wsj0mix, root: {wsj}}}", capsys, must_name=victim.name,
+    assert_launch_fails(tmp_path, f"{{kind: wsj0mix, root: {wsj}}}", capsys, must_name=victim.name,
                  message="must hold the same file names")
 
 
 def test_sample_rate_that_differs_without_resampling(corpora, tmp_path, capsys):
     spk = corpora[0]
-    launch_fails(tmp_path, f"{{kind: speakers, root: {spk}, sample_rate: 8000}}", capsys,
+    assert_launch_fails(tmp_path, f"{{kind: speakers, root: {spk}, sample_rate: 8000}}", capsys,
                  must_name="100-1-0000.flac", message="sample rate 16000 Hz but the study uses 8000 Hz")
 
 
@@ -90,7 +90,7 @@ def test_empty_unreadable_and_multichannel_files(corpora, tmp_path, capsys, case
     else:
         sf.write(str(bad), np.zeros((1600, 2)), 16000)
     message = {"empty": "empty file", "unreadable": "not a readable audio file", "stereo": "2 channels"}[case]
-    launch_fails(tmp_path, f"{{kind: speakers, root: {spk}, sample_rate: 16000}}", capsys,
+    assert_launch_fails(tmp_path, f"{{kind: speakers, root: {spk}, sample_rate: 16000}}", capsys,
                  must_name=str(bad), message=message)
 
 
@@ -98,7 +98,7 @@ def test_speaker_with_too_few_utterances(corpora, tmp_path, capsys):
     spk = fresh(tmp_path, corpora[0])
     for extra in sorted((spk / "105" / "1").iterdir())[2:]:
         extra.unlink()
-    launch_fails(tmp_path, f"{{kind: speakers, root: {spk}, sample_rate: 16000}}", capsys,
+    assert_launch_fails(tmp_path, f"{{kind: speakers, root: {spk}, sample_rate: 16000}}", capsys,
                  must_name=str(spk / "105" / "1"), message="speaker '105' has 2 utterance(s)")
 
 
