@@ -3,7 +3,6 @@ causality of the causal variant, and that a tiny model learns to separate."""
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import models
 import models.convtasnet  # noqa: F401  (registers the family)
 from models.convtasnet import ConvTasNet, load_torchaudio_weights, torchaudio_kwargs
 from sweep.metrics import pit_si_snri_torch
+from tests.signals import harmonic_voice_and_noise, train_on_one_mixture
 
 SR = 8000
 TINY = {"N": 32, "L": 16, "B": 16, "H": 32, "P": 3, "X": 3, "R": 1, "Sc": 16}
@@ -21,20 +21,6 @@ TINY = {"N": 32, "L": 16, "B": 16, "H": 32, "P": 3, "X": 3, "R": 1, "Sc": 16}
 def build(params: dict, n_src: int = 2) -> ConvTasNet:
     torch.manual_seed(0)
     return models.build("convtasnet", params, n_src=n_src, sample_rate=SR)
-
-
-def two_speakers(seconds: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(mixture [1, T], sources [1, 2, T])`` at 8 kHz: a 140 Hz harmonic 'voice' below 1 kHz
-    and 2-3.5 kHz band-limited noise, each with its own slow amplitude modulation."""
-    t = torch.arange(int(SR * seconds)) / SR
-    voice = sum(torch.sin(2 * math.pi * 140 * k * t + k) / k for k in range(1, 7))
-    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 3 * t))
-    spec = torch.fft.rfft(torch.randn(t.numel(), generator=torch.Generator().manual_seed(0)))
-    freqs = torch.fft.rfftfreq(t.numel(), 1 / SR)
-    spec[(freqs < 2000) | (freqs > 3500)] = 0
-    noise = torch.fft.irfft(spec, n=t.numel()) * (0.6 + 0.4 * torch.cos(2 * math.pi * 5 * t))
-    sources = torch.stack([voice / voice.std(), noise / noise.std()])[None]
-    return sources.sum(dim=1), sources
 
 
 # -- Size ------------------------------------------------------------------------------------
@@ -170,16 +156,10 @@ def test_registry_contract() -> None:
 
 
 def test_tiny_model_overfits_one_mixture() -> None:
-    mixture, sources = two_speakers()
+    mixture, sources = harmonic_voice_and_noise()
     model = build(TINY)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     with torch.no_grad():
         before = pit_si_snri_torch(model(mixture), sources, mixture).item()
-    for _ in range(150):
-        optimiser.zero_grad()
-        model.training_loss(mixture, sources).backward()
-        optimiser.step()
-    with torch.no_grad():
-        after = pit_si_snri_torch(model(mixture), sources, mixture).item()
+    after, _ = train_on_one_mixture(model, mixture, sources, lr=1e-2, max_steps=150, every=150)
     assert before < 5.0
     assert after > 10.0, f"SI-SNRi {before:.1f} -> {after:.1f} dB after 150 steps"

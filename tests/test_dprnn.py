@@ -14,8 +14,7 @@ import models.dprnn  # noqa: F401  (registers the family even before models/__in
 from models.blocks.dual_path import DualPathBlock, chunk, chunk_grid, overlap_add
 from models.blocks.learned_filterbank import LearnedDecoder, LearnedEncoder, learned_filterbank
 from models.dprnn import DPRNN
-from sweep.metrics import pit_si_snri_torch
-from tests.signals import gliding_voice_and_noise
+from tests.signals import gliding_voice_and_noise, train_on_one_mixture
 
 SR = 8000
 TINY = {"N": 16, "L": 4, "B": 16, "H": 16, "K": 8, "R": 2}
@@ -26,19 +25,8 @@ def overfit(family: str, params: dict, max_steps: int = 300, target_db: float = 
     mixture, sources = gliding_voice_and_noise()
     torch.manual_seed(0)
     model = models.build(family, params, n_src=2, sample_rate=SR)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    best = -math.inf
-    for step in range(1, max_steps + 1):
-        loss = model.training_loss(mixture, sources)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 25 == 0:
-            with torch.no_grad():
-                best = max(best, pit_si_snri_torch(model(mixture), sources, mixture).item())
-            if best > target_db:
-                break
-    return best, step
+    return train_on_one_mixture(model, mixture, sources, lr=3e-3, max_steps=max_steps, every=25,
+                                target_db=target_db)
 
 
 def lookahead_check(family: str, params: dict, T: int = 800, change_at: int = 500) -> tuple[torch.Tensor, int]:
@@ -184,8 +172,8 @@ def test_registry_and_validation() -> None:
     assert {"paper", "paper_causal", "cpu"} <= set(models.get_family("dprnn").presets)
     with pytest.raises(ValueError, match=r"'K'.*outside"):
         models.build("dprnn", {"K": 1})
-    with pytest.raises(ValueError, match=r"'mask_act'"):
-        models.build("dprnn", {"mask_act": "tanh"})
+    with pytest.raises(ValueError, match=r"'activation'"):
+        models.build("dprnn", {"activation": "tanh"})
 
 
 def test_cpu_preset_learns_to_separate_one_mixture() -> None:

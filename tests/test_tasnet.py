@@ -3,7 +3,6 @@ variant, gain equivariance from the per-segment normalisation, and that a tiny m
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ import models
 import models.tasnet  # noqa: F401  (registers the family)
 from models.tasnet import TasNet
 from sweep.metrics import pit_si_snri_torch
+from tests.signals import harmonic_voice_and_noise, train_on_one_mixture
 
 SR = 8000
 TINY = {"N": 64, "L": 16, "rnn_type": "lstm", "num_layers": 2, "hidden_size": 64}
@@ -20,20 +20,6 @@ TINY = {"N": 64, "L": 16, "rnn_type": "lstm", "num_layers": 2, "hidden_size": 64
 def build(params: dict, n_src: int = 2) -> TasNet:
     torch.manual_seed(0)
     return models.build("tasnet", params, n_src=n_src, sample_rate=SR)
-
-
-def two_speakers(seconds: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(mixture [1, T], sources [1, 2, T])`` at 8 kHz: a 140 Hz harmonic 'voice' below 1 kHz
-    and 2-3.5 kHz band-limited noise, each with its own slow amplitude modulation."""
-    t = torch.arange(int(SR * seconds)) / SR
-    voice = sum(torch.sin(2 * math.pi * 140 * k * t + k) / k for k in range(1, 7))
-    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 3 * t))
-    spec = torch.fft.rfft(torch.randn(t.numel(), generator=torch.Generator().manual_seed(0)))
-    freqs = torch.fft.rfftfreq(t.numel(), 1 / SR)
-    spec[(freqs < 2000) | (freqs > 3500)] = 0
-    noise = torch.fft.irfft(spec, n=t.numel()) * (0.6 + 0.4 * torch.cos(2 * math.pi * 5 * t))
-    sources = torch.stack([voice / voice.std(), noise / noise.std()])[None]
-    return sources.sum(dim=1), sources
 
 
 # -- Size --------------------------------------------------------------------------------------
@@ -122,16 +108,10 @@ def test_blstm_variant_sees_the_future() -> None:
 
 
 def test_tiny_model_overfits_one_mixture() -> None:
-    mixture, sources = two_speakers()
+    mixture, sources = harmonic_voice_and_noise()
     model = build(TINY)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     with torch.no_grad():
         before = pit_si_snri_torch(model(mixture), sources, mixture).item()
-    for _ in range(150):
-        optimiser.zero_grad()
-        model.training_loss(mixture, sources).backward()
-        optimiser.step()
-    with torch.no_grad():
-        after = pit_si_snri_torch(model(mixture), sources, mixture).item()
+    after, _ = train_on_one_mixture(model, mixture, sources, lr=1e-2, max_steps=150, every=150)
     assert before < 5.0
     assert after > 10.0, f"SI-SNRi {before:.1f} -> {after:.1f} dB after 150 steps"
