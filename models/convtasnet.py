@@ -38,7 +38,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from models.blocks.losses import pit_neg_si_snr
 from models.blocks.tcn import TCN
 from models.masking import EncoderMaskerDecoder
 from models.registry import Family, HParam, register
@@ -133,16 +132,6 @@ class ConvTasNet(EncoderMaskerDecoder):
         t_padded = odd + math.ceil(max(t - odd, 0) / self.stride) * self.stride
         return nn.functional.pad(mixture, (0, max(t_padded, 1) - t)).unsqueeze(1)
 
-    def forward(self, mixture: Tensor) -> Tensor:
-        """``[B, T] -> [B, S, T]`` for any ``T >= 1``."""
-        self._check_mixture(mixture)
-        return super().forward(mixture)
-
-    def training_loss(self, mixture: Tensor, sources: Tensor) -> Tensor:
-        """uPIT negative SI-SNR (dB), the paper's objective."""
-        self._check_sources(mixture, sources)
-        loss, _ = pit_neg_si_snr(self(mixture), sources)
-        return loss
 
 
 # -- torchaudio as a reference ---------------------------------------------------------------

@@ -46,6 +46,7 @@ class EncoderMaskerDecoder(Separator):
         return nn.functional.pad(mixture, (0, total - t)).unsqueeze(1)
 
     def forward(self, mixture: Tensor) -> Tensor:
+        self._check_mixture(mixture)
         b, t = mixture.shape
         feats = self.encoder(self.pad(mixture))  # [B, N, K]
         masks = self.masker(feats)  # [B, S, N, K]
@@ -54,5 +55,6 @@ class EncoderMaskerDecoder(Separator):
         return out[..., :t]
 
     def training_loss(self, mixture: Tensor, sources: Tensor) -> Tensor:
+        self._check_sources(mixture, sources)
         loss, _ = pit_neg_si_snr(self(mixture), sources)
         return loss

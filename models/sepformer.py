@@ -185,14 +185,6 @@ class SepFormer(EncoderMaskerDecoder):
         decoder = nn.ConvTranspose1d(N_filters, 1, kernel_size, stride=stride, bias=False)
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size, stride)
 
-    def forward(self, mixture: Tensor) -> Tensor:
-        self._check_mixture(mixture)
-        return super().forward(mixture)
-
-    def training_loss(self, mixture: Tensor, sources: Tensor) -> Tensor:
-        self._check_sources(mixture, sources)
-        return super().training_loss(mixture, sources)
-
 
 FAMILY = register(
     Family(

@@ -114,14 +114,6 @@ class SuDoRMRF(EncoderMaskerDecoder):
         total = (frames - 1) * self.stride + self.kernel_size
         return nn.functional.pad(mixture, (0, total - t)).unsqueeze(1)
 
-    def forward(self, mixture: Tensor) -> Tensor:
-        self._check_mixture(mixture)
-        return super().forward(mixture)
-
-    def training_loss(self, mixture: Tensor, sources: Tensor) -> Tensor:
-        self._check_sources(mixture, sources)
-        return super().training_loss(mixture, sources)
-
 
 FAMILY = register(
     Family(
