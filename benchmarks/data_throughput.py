@@ -5,7 +5,7 @@ sentences from the embedded generator), then measures on this machine:
 
 * **dynamic mixing**: ``DynamicMixDataset`` batches (2 speakers, 2 s crops, resampled 16 -> 8
   kHz on load, active-level normalisation, random relative levels), decoded from FLAC every
-  time (no cache), first in the trial's own process (as ``sweep.trial`` does: one core) and then
+  time (no cache), first in the trial's own process (as ``sweep.worker.trial`` does: one core) and then
   with 2 DataLoader workers (2 cores);
 * **training**: the default uPIT study's model (search_spaces/upit.yaml: BLSTM 2 x 128, 8 kHz,
   batch 16 x 2 s, Adam) forward + backward + step with 1 torch thread, as one trial runs.
@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-import models  # noqa: E402
-from sweep.audio import resample  # noqa: E402
+from sweep import models  # noqa: E402
+from sweep.audio import audio_info, resample  # noqa: E402
 from sweep.data import synth  # noqa: E402
 from sweep.data.dynamic import DynamicMixDataset  # noqa: E402
 from sweep.data.speakers import Utterance, scan_speakers  # noqa: E402
@@ -59,8 +59,8 @@ def build_corpus(root: Path, n_speakers: int, files_per_speaker: int) -> list[Ut
             sf.write(str(root / s.id / "1" / f"{s.id}-1-{i:04d}.flac"), y, FILE_RATE, subtype="PCM_16")
     out = []
     for u in scan_speakers(root):
-        info = sf.info(u.path)
-        out.append(Utterance(u.path, u.speaker, info.frames, info.samplerate))
+        rate, _, frames = audio_info(u.path)
+        out.append(Utterance(u.path, u.speaker, frames, rate))
     return out
 
 

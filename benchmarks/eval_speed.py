@@ -2,7 +2,7 @@
 
 Scores N speech-like test mixtures (default 300 x 2 sources x 3 s at 8 kHz) twice:
 
-* ours:     ``sweep.scoring.score_many`` -> SI-SNR(i), SDR(i), SIR, SAR and both permutations,
+* ours:     ``sweep.scoring.pool.score_many`` -> SI-SNR(i), SDR(i), SIR, SAR and both permutations,
             over a pool of ``--workers`` single-threaded processes (default: every core); the
             timed region includes starting the pool;
 * mir_eval: ``bss_eval_sources(ref, est)`` plus the mixture baseline
@@ -37,8 +37,8 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from sweep.metrics import DEFAULT_CLAMP_DB  # noqa: E402
-from sweep.scoring import score_many  # noqa: E402
+from sweep.scoring.metrics import DEFAULT_CLAMP_DB  # noqa: E402
+from sweep.scoring.pool import score_many  # noqa: E402
 
 
 def speech_like(rng: np.random.Generator, n_sources: int, n_samples: int, fs: int) -> np.ndarray:

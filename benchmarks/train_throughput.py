@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models  # noqa: E402
+from sweep import models  # noqa: E402
 
 
 def _step_fn(model: torch.nn.Module, loss_fn, opt: torch.optim.Optimizer, device: torch.device, amp: bool):
@@ -100,11 +100,11 @@ def main() -> None:
         model = models.build(name, fam.presets[preset], n_src=2, sample_rate=args.sample_rate)
         row(f"{name}:{preset}", model, model.training_loss)
         if name == "convtasnet":
-            from models.blocks.losses import pit_neg_si_snr
+            from sweep.models.blocks.losses import pit_neg_si_snr
 
             from torchaudio.models import ConvTasNet as TorchaudioConvTasNet
 
-            from models.convtasnet import torchaudio_kwargs
+            from sweep.models.convtasnet_torchaudio import torchaudio_kwargs
 
             ref = TorchaudioConvTasNet(**torchaudio_kwargs(model))
             row("torchaudio ConvTasNet", ref, lambda m, s, ref=ref: pit_neg_si_snr(ref(m.unsqueeze(1)), s)[0])

@@ -1,8 +1,10 @@
 """The one interface every separator family implements.
 
-Evaluation and reporting only ever call :meth:`Separator.forward` (time domain in, time
-domain out) and the trainer only ever calls :meth:`Separator.training_loss`, so no code
-outside ``models`` needs to know which family it is holding.
+The trainer calls :meth:`Separator.training_loss`, evaluation calls :meth:`Separator.forward`
+(time domain in, time domain out) and, for the optimal-assignment rows,
+:meth:`Separator.oracle_assignment`. What else code outside ``models`` may need to know about a
+family (mask knobs, the oracle STFT, whether it has an oracle assignment) is declared on its
+:class:`~models.registry.Family`; no code outside ``models`` tests a family's name.
 """
 
 from __future__ import annotations
@@ -53,6 +55,32 @@ class Separator(nn.Module, abc.ABC):
         Returns:
             0-dim tensor, differentiable w.r.t. the trainable parameters.
         """
+
+    def oracle_assignment(self, mixture: Tensor, sources: Tensor) -> Tensor | None:
+        """The outputs re-assigned to the references *inside* the model, where it can do better
+        than one permutation per utterance (uPIT's "optimal assignment": frame by frame).
+
+        The default, for families whose outputs only exist as whole waveforms, is ``None``: they
+        have only the default assignment. A family that overrides this must also declare
+        ``has_oracle_assignment=True`` on its :class:`~models.registry.Family` (a contract test
+        checks the two agree).
+
+        Args:
+            mixture: ``[B, T]`` waveform.
+            sources: ``[B, S, T]`` references.
+
+        Returns:
+            ``[B, S, T]`` waveforms in reference order (stream ``s`` aligned with
+            ``sources[:, s]``), or ``None``.
+        """
+        return None
+
+    def lookahead(self) -> int | None:
+        """How far ahead the model looks: output sample ``t`` depends on input samples
+        ``<= t + lookahead()`` only (in eval mode), or ``None`` when that is not bounded (a
+        non-causal model). The default is ``None``; causal variants override it, and a family
+        that has one declares the parameters that make it (``Family.causal_params``)."""
+        return None
 
     def param_count(self) -> int:
         """Number of trainable parameters (what the leaderboards plot on the x axis)."""

@@ -11,7 +11,8 @@ Encoder - Separator - Mask head - Decoder (argument names as in the paper):
         --m ⊙ w, ConvTranspose1d(N, 1, L, stride L/2)--> [B, S, T'] --cut--> [B, S, T]
 
 The implementation is checked against ``torchaudio.models.ConvTasNet`` as an independent
-reference: same parameter count and the same output (after :func:`load_torchaudio_weights`)
+reference: same parameter count and the same output (after
+:func:`models.convtasnet_torchaudio.load_torchaudio_weights`)
 for every non-causal, ``Sc == B`` configuration torchaudio can express. Hence torchaudio's
 choices where the paper leaves room:
 
@@ -35,22 +36,22 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
-from models.blocks.tcn import TCN
-from models.masking import EncoderMaskerDecoder
-from models.registry import Family, HParam, register
+from .blocks import activations
+from .blocks.activations import ACTIVATIONS
+from .blocks.tcn import TCN
+from .masking import EncoderMaskerDecoder
+from .registry import Family, HParam, register
 
-ACTIVATIONS = ("sigmoid", "relu", "softmax")
-NORMS = ("gLN", "cLN", "BN")
+NORMS = ("gLN", "cLN", "BN")  # the paper's three; names of models.blocks.norms
 
 
-class MaskHead(nn.Module):
-    """PReLU, 1x1 conv to ``S*N`` channels and the mask non-linearity.
+class ConvMaskHead(nn.Module):
+    """Conv-TasNet's mask head: PReLU, 1x1 conv to ``S*N`` channels and the mask non-linearity.
 
-    ``softmax`` is taken across the ``S`` sources (masks sum to one at every ``(n, k)``);
-    ``sigmoid`` and ``relu`` are element-wise.
+    ``softmax`` is taken across the ``S`` sources (masks sum to one at every ``(n, k)``); the
+    other :data:`~models.blocks.activations.ACTIVATIONS` are element-wise.
 
     Shapes:
         ``[batch, Sc, K] -> [batch, S, N, K]``.
@@ -58,23 +59,20 @@ class MaskHead(nn.Module):
 
     def __init__(self, Sc: int, N: int, n_src: int, activation: str) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown mask activation {activation!r}; known: {list(ACTIVATIONS)}")
         self.N, self.n_src, self.activation = N, n_src, activation
+        self.act = activations.get(activation)
         self.prelu = nn.PReLU()
         self.conv = nn.Conv1d(Sc, n_src * N, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         logits = self.conv(self.prelu(x)).view(x.shape[0], self.n_src, self.N, -1)
-        if self.activation == "softmax":
-            return torch.softmax(logits, dim=1)
-        return torch.sigmoid(logits) if self.activation == "sigmoid" else torch.relu(logits)
+        return self.act(logits)
 
 
 class TCNMasker(nn.Module):
     """Separator (TCN) followed by the mask head: ``[batch, N, K] -> [batch, S, N, K]``."""
 
-    def __init__(self, tcn: TCN, head: MaskHead) -> None:
+    def __init__(self, tcn: TCN, head: ConvMaskHead) -> None:
         super().__init__()
         self.tcn, self.head = tcn, head
 
@@ -98,7 +96,8 @@ class ConvTasNet(EncoderMaskerDecoder):
         Sc: skip-connection channels (torchaudio ties it to ``B``).
         norm: ``'gLN'`` (non-causal), ``'cLN'`` (causal) or ``'BN'``.
         causal: left-only padding in the TCN; causal end to end only with ``norm='cLN'``.
-        activation: mask non-linearity, ``'sigmoid'``, ``'relu'`` or ``'softmax'``.
+        activation: mask non-linearity, ``'sigmoid'`` (paper) or another
+            :data:`~models.blocks.activations.ACTIVATIONS` name (``'softmax'`` across sources).
     """
 
     def __init__(self, n_src: int = 2, sample_rate: int = 8000, N: int = 512, L: int = 16, B: int = 128,
@@ -111,7 +110,7 @@ class ConvTasNet(EncoderMaskerDecoder):
         stride = L // 2
         # padding=stride: torchaudio's framing (see the module docstring).
         encoder = nn.Conv1d(1, N, L, stride=stride, padding=stride, bias=False)
-        masker = TCNMasker(TCN(N, B, H, P, X, R, Sc, norm, causal), MaskHead(Sc, N, n_src, activation))
+        masker = TCNMasker(TCN(N, B, H, P, X, R, Sc, norm, causal), ConvMaskHead(Sc, N, n_src, activation))
         decoder = nn.ConvTranspose1d(N, 1, L, stride=stride, padding=stride, bias=False)
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size=L, stride=stride)
         self.N, self.causal, self.activation = N, causal, activation
@@ -120,6 +119,10 @@ class ConvTasNet(EncoderMaskerDecoder):
     def is_causal(self) -> bool:
         """Whether output sample ``t`` depends only on input samples ``< t + L`` (eval mode)."""
         return self.masker.tcn.is_causal
+
+    def lookahead(self) -> int | None:
+        """``L`` samples (one encoder window) for the causal variant, else ``None``."""
+        return self.kernel_size if self.is_causal else None
 
     def pad(self, mixture: Tensor) -> Tensor:
         """``[B, T] -> [B, 1, T']``: zeros at the end so that ``(T' - L % 2)`` is a multiple of the hop.
@@ -131,92 +134,6 @@ class ConvTasNet(EncoderMaskerDecoder):
         odd = self.kernel_size % 2
         t_padded = odd + math.ceil(max(t - odd, 0) / self.stride) * self.stride
         return nn.functional.pad(mixture, (0, max(t_padded, 1) - t)).unsqueeze(1)
-
-
-
-# -- torchaudio as a reference ---------------------------------------------------------------
-
-
-def torchaudio_kwargs(model: ConvTasNet) -> dict:
-    """Constructor arguments of ``torchaudio.models.ConvTasNet`` describing the same network.
-
-    Raises:
-        ValueError: a configuration torchaudio cannot express (causal, cLN/BN, ``Sc != B``,
-            softmax masks).
-    """
-    tcn, head = model.masker.tcn, model.masker.head
-    first = tcn.conv_layers[0]
-    B, H = first.conv_layers[0].in_channels, first.conv_layers[0].out_channels
-    Sc = first.skip_out.out_channels
-    problems = [
-        msg for bad, msg in (
-            (tcn.causal, "causal"),
-            (tcn.norm != "gLN", f"norm={tcn.norm!r}"),
-            (Sc != B, f"Sc={Sc} != B={B}"),
-            (head.activation not in ("sigmoid", "relu"), f"activation={head.activation!r}"),
-        ) if bad
-    ]
-    if problems:
-        raise ValueError(f"torchaudio's ConvTasNet (non-causal, gLN, Sc == B, sigmoid/relu) cannot express {problems}")
-    n_blocks = len(tcn.conv_layers)
-    X = next((i for i, blk in enumerate(tcn.conv_layers) if i and blk.conv_layers[3].conv.dilation[0] == 1), n_blocks)
-    return {
-        "num_sources": model.n_src,
-        "enc_kernel_size": model.kernel_size,
-        "enc_num_feats": model.N,
-        "msk_kernel_size": first.conv_layers[3].conv.kernel_size[0],
-        "msk_num_feats": B,
-        "msk_num_hidden_feats": H,
-        "msk_num_layers": X,
-        "msk_num_stacks": n_blocks // X,
-        "msk_activate": head.activation,
-    }
-
-
-def _our_key(key: str) -> str:
-    """torchaudio ``ConvTasNet`` state-dict key -> ours."""
-    if key.startswith(("encoder.", "decoder.")):
-        return key
-    if not key.startswith("mask_generator."):
-        raise KeyError(f"unexpected torchaudio ConvTasNet key {key!r}")
-    key = key[len("mask_generator."):]
-    for theirs, ours in (("output_prelu.", "head.prelu."), ("output_conv.", "head.conv.")):
-        if key.startswith(theirs):
-            return "masker." + ours + key[len(theirs):]
-    parts = key.split(".")
-    # conv_layers.<i>.conv_layers.3.<p>: the depthwise conv is wrapped with its padding in ours.
-    if parts[0] == "conv_layers" and parts[2:4] == ["conv_layers", "3"]:
-        parts.insert(4, "conv")
-    return "masker.tcn." + ".".join(parts)
-
-
-def load_torchaudio_weights(ours: ConvTasNet, theirs: nn.Module) -> ConvTasNet:
-    """Copy the weights of a ``torchaudio.models.ConvTasNet`` into ``ours`` (in place).
-
-    Args:
-        ours: a non-causal gLN model with ``Sc == B`` and sigmoid/relu masks.
-        theirs: the torchaudio model, e.g. ``ConvTasNet(**torchaudio_kwargs(ours))``.
-
-    Returns:
-        ``ours``.
-
-    Raises:
-        ValueError: the two configurations differ (checked on the constructor arguments and
-            again by a strict ``load_state_dict``: every key and shape must match).
-    """
-    expected = torchaudio_kwargs(ours)
-    got = {"num_sources": theirs.num_sources, "enc_kernel_size": theirs.enc_kernel_size,
-           "enc_num_feats": theirs.enc_num_feats,
-           "msk_activate": "sigmoid" if isinstance(theirs.mask_generator.mask_activate, nn.Sigmoid) else "relu"}
-    diff = {k: (expected[k], v) for k, v in got.items() if expected[k] != v}
-    if diff:
-        raise ValueError(f"configurations differ (ours, theirs): {diff}")
-    mapped = {_our_key(k): v for k, v in theirs.state_dict().items()}
-    try:
-        ours.load_state_dict(mapped, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"torchaudio weights do not fit this model: {err}") from None
-    return ours
 
 
 # -- Registry ----------------------------------------------------------------------------------
@@ -237,7 +154,7 @@ FAMILY = register(
             "encoder": "Conv1d(1, N, L, stride L/2), no bias, no non-linearity",
             "separator": "TCN: norm, 1x1 bottleneck N->B, X*R dilated depthwise-separable conv blocks "
                          "(PReLU + gLN/cLN) with residual and skip outputs, skip sum",
-            "mask head": "PReLU, 1x1 conv Sc -> S*N, sigmoid / relu / softmax (across speakers)",
+            "mask head": "PReLU, 1x1 conv Sc -> S*N, sigmoid (paper) / relu / softmax (across speakers) / tanh",
             "decoder": "masks x encoder output, ConvTranspose1d(N, 1, L, stride L/2), no bias",
         },
         hyperparameters={
@@ -266,6 +183,7 @@ FAMILY = register(
                     "norm": "gLN", "causal": False, "activation": "sigmoid"},
         },
         builder=ConvTasNet,
+        causal_params={"norm": "cLN", "causal": True},
         published_params={"paper": 5_100_000, "paper_causal": 5_100_000},
     )
 )

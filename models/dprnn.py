@@ -35,10 +35,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from models.blocks.dual_path import MASK_ACTIVATIONS, DualPathBlock, DualPathMasker, DualPathNorm
-from models.blocks.learned_filterbank import default_stride, learned_filterbank
-from models.masking import EncoderMaskerDecoder
-from models.registry import Family, HParam, register
+from .blocks.activations import ACTIVATIONS
+from .blocks.dual_path import DualPathBlock, DualPathMasker, DualPathNorm
+from .blocks.learned_filterbank import default_stride, learned_filterbank
+from .masking import EncoderMaskerDecoder
+from .registry import Family, HParam, register
 
 
 class RNNProjection(nn.Module):
@@ -86,7 +87,8 @@ class DPRNN(EncoderMaskerDecoder):
         B: feature dimension in the blocks. H: LSTM units per direction.
         K: chunk size (frames), hop ``K // 2``. R: number of DPRNN blocks.
         causal: uni-directional inter-chunk LSTM and cLN (one chunk of look-ahead remains).
-        activation: ``'relu'`` (paper), ``'sigmoid'`` or ``'softmax'`` (across sources).
+        activation: mask non-linearity, ``'relu'`` (paper) or another
+            :data:`~models.blocks.activations.ACTIVATIONS` name (``'softmax'`` across sources).
         dropout: on every LSTM output.
     """
 
@@ -101,9 +103,10 @@ class DPRNN(EncoderMaskerDecoder):
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size=L, stride=default_stride(L))
         self.causal = causal
 
-    def lookahead(self) -> int:
-        """Samples of future input an output sample may depend on (``causal=True`` only bounds it)."""
-        return self.masker.K * self.stride + self.kernel_size
+    def lookahead(self) -> int | None:
+        """One chunk of frames plus one window, ``K * L/2 + L`` samples, for ``causal=True``;
+        ``None`` otherwise (the inter-chunk BLSTM / attention sees the whole utterance)."""
+        return self.masker.K * self.stride + self.kernel_size if self.causal else None
 
     def extra_repr(self) -> str:
         return f"n_src={self.n_src}, sample_rate={self.sample_rate}, causal={self.causal}"
@@ -124,7 +127,8 @@ FAMILY = register(
             "encoder": "Conv1d(1, N, L, hop L/2) + ReLU",
             "separator": "gLN/cLN, 1x1 conv N->B, chunking K (hop K/2), R x [intra BLSTM + FC + norm, "
                          "inter BLSTM (LSTM if causal) + FC + norm, residual each]",
-            "mask head": "PReLU + 1x1 conv to S x B, overlap-add, tanh ⊙ sigmoid gate, 1x1 conv B->N, ReLU",
+            "mask head": ("PReLU + 1x1 conv to S x B, overlap-add, tanh ⊙ sigmoid gate, 1x1 conv B->N, "
+                          "ReLU (paper) or another activation"),
             "decoder": "mask ⊙ encoder output, ConvTranspose1d(N, 1, L, hop L/2)",
         },
         hyperparameters={
@@ -137,7 +141,7 @@ FAMILY = register(
                 HParam("K", "int", 250, low=2, high=500, log=True, doc="chunk size in frames (hop K/2)"),
                 HParam("R", "int", 6, low=1, high=12, doc="number of DPRNN blocks"),
                 HParam("causal", "bool", False, doc="LSTM across chunks + cLN (one chunk of look-ahead)"),
-                HParam("activation", "choice", "relu", choices=MASK_ACTIVATIONS, doc="mask non-linearity"),
+                HParam("activation", "choice", "relu", choices=ACTIVATIONS, doc="mask non-linearity"),
                 HParam("dropout", "float", 0.0, low=0.0, high=0.5, doc="dropout on the LSTM outputs"),
             )
         },
@@ -150,6 +154,7 @@ FAMILY = register(
             "cpu": {**_PAPER, "N": 64, "L": 16, "B": 32, "H": 24, "K": 50, "R": 2},
         },
         builder=DPRNN,
+        causal_params={"causal": True},
         # Paper: 2.6M. Ours for "paper" is 2,608,001 (+0.3 %); the 6 blocks are 2,582,784 of
         # it, the rest is the small layers around them (norm, 1x1 convs, gate; ~25k), whose
         # exact form the paper leaves to its code (we follow asteroid's DPRNN).

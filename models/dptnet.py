@@ -37,10 +37,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.blocks.dual_path import MASK_ACTIVATIONS, DualPathBlock, DualPathMasker
-from models.blocks.learned_filterbank import default_stride, learned_filterbank
-from models.masking import EncoderMaskerDecoder
-from models.registry import Family, HParam, register
+from .blocks.activations import ACTIVATIONS
+from .blocks.dual_path import DualPathBlock, DualPathMasker
+from .blocks.learned_filterbank import default_stride, learned_filterbank
+from .masking import EncoderMaskerDecoder
+from .registry import Family, HParam, register
 
 
 class ImprovedTransformerLayer(nn.Module):
@@ -100,7 +101,8 @@ class DPTNet(EncoderMaskerDecoder):
         K: chunk size (frames), hop ``K // 2``. R: number of dual-path transformer blocks.
         n_heads: attention heads (``B % n_heads == 0``).
         causal: causal inter-chunk layers and cLN (one chunk of look-ahead remains).
-        activation: ``'relu'`` (paper), ``'sigmoid'`` or ``'softmax'`` (across sources).
+        activation: mask non-linearity, ``'relu'`` (paper) or another
+            :data:`~models.blocks.activations.ACTIVATIONS` name (``'softmax'`` across sources).
         dropout: in every transformer layer.
     """
 
@@ -115,9 +117,10 @@ class DPTNet(EncoderMaskerDecoder):
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size=L, stride=default_stride(L))
         self.causal = causal
 
-    def lookahead(self) -> int:
-        """Samples of future input an output sample may depend on (``causal=True`` only bounds it)."""
-        return self.masker.K * self.stride + self.kernel_size
+    def lookahead(self) -> int | None:
+        """One chunk of frames plus one window, ``K * L/2 + L`` samples, for ``causal=True``;
+        ``None`` otherwise (the inter-chunk BLSTM / attention sees the whole utterance)."""
+        return self.masker.K * self.stride + self.kernel_size if self.causal else None
 
     def extra_repr(self) -> str:
         return f"n_src={self.n_src}, sample_rate={self.sample_rate}, causal={self.causal}"
@@ -139,7 +142,8 @@ FAMILY = register(
             "encoder": "Conv1d(1, N, L, hop L/2) + ReLU",
             "separator": "gLN/cLN, 1x1 conv N->B, chunking K (hop K/2), R x [intra transformer, inter "
                          "transformer]; transformer = MHA + LayerNorm, (B)LSTM + ReLU + linear + LayerNorm",
-            "mask head": "PReLU + 1x1 conv to S x B, overlap-add, tanh ⊙ sigmoid gate, 1x1 conv B->N, ReLU",
+            "mask head": ("PReLU + 1x1 conv to S x B, overlap-add, tanh ⊙ sigmoid gate, 1x1 conv B->N, "
+                          "ReLU (paper) or another activation"),
             "decoder": "mask ⊙ encoder output, ConvTranspose1d(N, 1, L, hop L/2)",
         },
         hyperparameters={
@@ -153,7 +157,7 @@ FAMILY = register(
                 HParam("R", "int", 6, low=1, high=12, doc="number of dual-path transformer blocks"),
                 HParam("n_heads", "choice", 4, choices=(1, 2, 4, 8), doc="attention heads"),
                 HParam("causal", "bool", False, doc="causal inter-chunk layers + cLN (one chunk of look-ahead)"),
-                HParam("activation", "choice", "relu", choices=MASK_ACTIVATIONS, doc="mask non-linearity"),
+                HParam("activation", "choice", "relu", choices=ACTIVATIONS, doc="mask non-linearity"),
                 HParam("dropout", "float", 0.0, low=0.0, high=0.5, doc="dropout in the transformer layers"),
             )
         },
@@ -164,6 +168,7 @@ FAMILY = register(
             "cpu": {**_PAPER, "N": 64, "L": 16, "B": 32, "H": 16, "K": 50, "R": 2},
         },
         builder=DPTNet,
+        causal_params={"causal": True},
         # Lecture table (SepFormer paper): 2.6M; DPTNet paper: 2.69M (thop, see the module
         # docstring). Ours: 2,834,945, the reference model's true count. Pinned in the tests.
         published_params={"paper": 2_600_000, "cpu": None},

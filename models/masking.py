@@ -1,8 +1,11 @@
-"""Encoder -> masker -> decoder: the skeleton of the time-domain families (TasNet,
-Conv-TasNet, DPRNN, DPTNet, SepFormer, SuDoRM-RF), as in the lecture's ESD framing and
-asteroid's split.
+"""Encoder -> masker -> decoder: the skeleton of the learned-basis families (Conv-TasNet,
+DPRNN, DPTNet, SepFormer, SuDoRM-RF), as in the lecture's ESD framing and asteroid's split.
+(TasNet rescales every segment by its input norm and uPIT masks an STFT, so both implement
+:class:`~models.base.Separator` directly.)
 
-A family subclasses nothing: it hands three modules to :class:`EncoderMaskerDecoder`.
+A family subclasses :class:`EncoderMaskerDecoder` and hands its constructor three modules;
+:meth:`EncoderMaskerDecoder.pad` is the one method a family may override (Conv-TasNet's and
+SuDoRM-RF's framing).
 
 - ``encoder``: ``[B, 1, T'] -> [B, N, K]`` (a learned filterbank; ``T'`` is ``T`` padded)
 - ``masker``: ``[B, N, K] -> [B, S, N, K]`` (masks, already activated)
@@ -18,8 +21,8 @@ import math
 
 from torch import Tensor, nn
 
-from models.base import Separator
-from models.blocks.losses import pit_neg_si_snr
+from .base import Separator
+from .blocks.losses import pit_neg_si_snr
 
 
 class EncoderMaskerDecoder(Separator):

@@ -4,11 +4,22 @@ A family module (e.g. :mod:`models.upit`) describes itself with a :class:`Family
 :func:`register` at import time; :mod:`models` imports every family module, so
 ``models.FAMILIES`` is complete as soon as ``models`` is imported.
 
-The spec validator and the sweep driver only need three things from here:
+The spec validator and the sweep driver need three things from here:
 
 * ``get_family(name).hyperparameters`` to check a search space (names, kinds, ranges),
 * :meth:`Family.resolve` to turn a sampled/partial parameter dict into a complete, valid one,
 * :func:`build` to get the ``nn.Module``.
+
+Everything else code outside ``models`` may want to know about a family is a declared
+capability, never a test of its name:
+
+* :attr:`Family.mask_knobs` (:class:`MaskKnobs`): which hyperparameters are the spectral mask
+  type and the mask activation, for mask x activation tables (:meth:`Family.mask_and_activation`);
+* :attr:`Family.oracle_stft`: the STFT that oracle masks must use to bound this family's masks;
+* :attr:`Family.has_oracle_assignment`: whether the family's models implement
+  :meth:`~models.base.Separator.oracle_assignment` (the "opt. assign." rows), known without
+  building a model;
+* :attr:`Family.causal_params`: the parameters that make a causal variant, if there is one.
 """
 
 from __future__ import annotations
@@ -19,9 +30,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.base import Separator
+from torch import nn
+
+from .base import Separator
 
 KINDS = ("choice", "int", "float", "bool")
+
+BLOCK_KEYS = ("encoder", "separator", "mask head", "decoder")
+"""The keys of :attr:`Family.blocks`, in the order reports print them."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,26 @@ class HParam:
         return value
 
 
+@dataclass(frozen=True)
+class MaskKnobs:
+    """Names of the hyperparameters that choose a family's spectral mask and its activation.
+
+    A family that declares them gets the mask x activation tables of the uPIT paper (the
+    driver stores each trial's values in the ``mask`` / ``activation`` columns).
+
+    Attributes:
+        mask: the hyperparameter naming the mask type / training target (uPIT: ``'mask_type'``).
+        activation: the hyperparameter naming the mask activation (uPIT: ``'activation'``).
+    """
+
+    mask: str
+    activation: str
+
+
+OracleSTFT = Callable[[int], tuple[nn.Module, nn.Module, str]]
+"""``sample_rate -> (encoder, decoder, label)``: see :attr:`Family.oracle_stft`."""
+
+
 @dataclass
 class Family:
     """A separator family and everything a sweep needs to know about it.
@@ -97,12 +133,26 @@ class Family:
     Attributes:
         name: registry key, as written in search-space YAML (e.g. ``'upit'``).
         description: one paragraph for reports (paper, what is being learned).
-        blocks: human-readable Encoder / Separator / Mask head / Decoder description.
+        blocks: one human-readable line per key of :data:`BLOCK_KEYS` (encoder, separator,
+            mask head, decoder).
         hyperparameters: name -> :class:`HParam`, the only keys ``build`` accepts.
         presets: name -> (partial) parameter dict; at least ``'paper'`` and ``'cpu'``.
         builder: ``builder(n_src=..., sample_rate=..., **params) -> Separator``.
         published_params: preset name -> the parameter count its paper reports (the lecture's
             tables), for ``sweep families`` and the preset tests; ``None`` where unknown.
+        mask_knobs: for spectral-mask families, which hyperparameters are the mask type and
+            the mask activation (:class:`MaskKnobs`); ``None`` otherwise.
+        oracle_stft: for STFT-mask families, ``oracle_stft(sample_rate) -> (encoder, decoder,
+            label)``: the STFT pair the family's models use (encoder ``[..., T] -> [..., F, N]``
+            complex, decoder ``([..., F, N], length) -> [..., length]``) and a label such as
+            ``'256/64/256 sqrt-hann'`` (n_fft/hop/win), so that oracle masks bound exactly what
+            this family's masks can reach; ``None`` for families without one.
+        has_oracle_assignment: the family's models return a tensor from
+            :meth:`~models.base.Separator.oracle_assignment` (the "optimal assignment" rows);
+            declared here so the driver and the report know without building a model.
+        causal_params: for families with a causal variant, the parameter overrides that make
+            one (e.g. ``{'causal': True, 'norm': 'cLN'}``): any preset updated with them builds
+            a model whose :meth:`~models.base.Separator.lookahead` is not ``None``.
     """
 
     name: str
@@ -112,14 +162,31 @@ class Family:
     presets: dict[str, dict]
     builder: Callable[..., Separator]
     published_params: dict[str, int | None] = field(default_factory=dict)
+    mask_knobs: MaskKnobs | None = None
+    oracle_stft: OracleSTFT | None = None
+    has_oracle_assignment: bool = False
+    causal_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for key, hp in self.hyperparameters.items():
             if key != hp.name:
                 raise ValueError(f"family {self.name!r}: hyperparameter key {key!r} != its name {hp.name!r}")
+        if set(self.blocks) != set(BLOCK_KEYS):
+            raise ValueError(f"family {self.name!r}: blocks must describe exactly {list(BLOCK_KEYS)}, "
+                             f"got {sorted(self.blocks)}")
+        if self.mask_knobs is not None:
+            for knob in (self.mask_knobs.mask, self.mask_knobs.activation):
+                if knob not in self.hyperparameters:
+                    raise ValueError(f"family {self.name!r}: mask knob {knob!r} is not one of its "
+                                     f"hyperparameters {sorted(self.hyperparameters)}")
         for required in ("paper", "cpu"):
             if required not in self.presets:
                 raise ValueError(f"family {self.name!r}: missing the {required!r} preset")
+        if self.causal_params is not None:
+            try:
+                self.resolve(self.causal_params)
+            except ValueError as err:
+                raise ValueError(f"family {self.name!r}, causal_params: {err}") from None
         for preset_name, preset in self.presets.items():
             try:
                 self.resolve(preset)
@@ -147,6 +214,18 @@ class Family:
         for key, value in params.items():
             resolved[key] = self.hyperparameters[key].validate(value)
         return resolved
+
+    def mask_and_activation(self, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """The mask type and mask activation of ``params`` (defaults for missing keys).
+
+        Returns:
+            ``(mask, activation)``, or ``(None, None)`` for a family without :attr:`mask_knobs`.
+        """
+        if self.mask_knobs is None:
+            return None, None
+        knobs = (self.mask_knobs.mask, self.mask_knobs.activation)
+        mask, activation = (params.get(k, self.hyperparameters[k].default) for k in knobs)
+        return mask, activation
 
     def preset(self, name: str) -> dict[str, Any]:
         """A preset resolved against the defaults (a complete parameter dict)."""

@@ -19,7 +19,9 @@ bases, ``K'`` encoder frames, ``D`` = d_model, ``C`` = chunk_size, ``Nc`` chunks
 Each Intra/InterTransformer is ``num_*_layers`` pre-LN layers with a sinusoidal positional
 encoding at its input (:mod:`models.blocks.transformer`). The paper's "FFW + ReLU" output
 stage is SpeechBrain's gated pair of 1x1 convolutions followed by the 1x1 projection back to
-the ``N`` encoder channels and the ReLU mask activation.
+the ``N`` encoder channels and the ReLU mask activation. That masker is DPRNN's
+(:class:`models.blocks.dual_path.DualPathMasker`) with SepFormer blocks, overlap-add that sums
+and SpeechBrain's front padding (:func:`sepformer_masker`).
 
 Parameter count of the ``paper`` preset (2 speakers): 25,679,361. The paper's tables give
 "26M": the same model rounded to two significant figures (SpeechBrain's recipe builds 25.68M).
@@ -29,123 +31,52 @@ encoder and decoder are 4,096 weights each; the positional encoding has no param
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from models.blocks.transformer import TransformerEncoder
-from models.masking import EncoderMaskerDecoder
-from models.registry import Family, HParam, register
-
-
-# -- Chunking -----------------------------------------------------------------------------
-
-
-def chunk(x: Tensor, chunk_size: int) -> Tensor:
-    """Split a sequence into half-overlapping chunks.
-
-    The sequence is padded with ``hop = chunk_size // 2`` zero frames in front and at least
-    ``C - hop`` behind, so every frame, the first and the last included, lies in two chunks
-    (three for some frames when ``C`` is odd), as in SpeechBrain's ``_Segmentation``; the end
-    padding is the least that fits the grid (SpeechBrain's sometimes adds one more chunk of
-    zeros, which only changes what the inter-chunk attention and the norms see).
-
-    Args:
-        x: ``[B, D, L]`` frames.
-        chunk_size: frames per chunk ``C`` (>= 2).
-
-    Returns:
-        ``[B, D, C, Nc]`` with ``Nc = ceil(L / hop) + 1``.
-    """
-    hop = chunk_size // 2
-    length = x.shape[-1]
-    extra = -length % hop  # makes (padded length - C) a multiple of hop
-    padded = nn.functional.pad(x, (hop, chunk_size - hop + extra))
-    return padded.unfold(-1, chunk_size, hop).transpose(2, 3)  # [B, D, Nc, C] -> [B, D, C, Nc]
-
-
-def overlap_add(chunks: Tensor, length: int) -> Tensor:
-    """Inverse of :func:`chunk`: sum the overlapping chunks and cut the padding.
-
-    Summed, not averaged, as in the paper and SpeechBrain: the layers before and after learn
-    the scale, and a ported checkpoint sees the same numbers.
-
-    Args:
-        chunks: ``[B, D, C, Nc]``.
-        length: ``L``, the frame count before :func:`chunk`.
-
-    Returns:
-        ``[B, D, L]``.
-    """
-    b, d, c, n = chunks.shape
-    hop = c // 2
-    total = (n - 1) * hop + c
-    out = nn.functional.fold(chunks.reshape(b, d * c, n), output_size=(1, total),
-                             kernel_size=(1, c), stride=(1, hop))  # [B, D, 1, total]
-    return out[:, :, 0, hop : hop + length]
+from .blocks import norms
+from .blocks.dual_path import DualPathBlock, DualPathMasker
+from .blocks.transformer import TransformerEncoder
+from .masking import EncoderMaskerDecoder
+from .registry import Family, HParam, register
 
 
 # -- Masker -------------------------------------------------------------------------------
 
 
-class SepFormerBlock(nn.Module):
+def sepformer_block(d_model: int, num_intra_layers: int, num_inter_layers: int, num_heads: int,
+                    d_ffn: int, dropout: float) -> DualPathBlock:
     """One SepFormer block on ``[B, D, C, Nc]``: IntraTransformer then InterTransformer.
 
-    Each transformer's output is normalised (gLN over ``D x C x Nc``) and added to its input:
-    the skip around each block lets 2 x 16 transformer layers train without warm-up tricks.
+    Each transformer's output is normalised (gLN over ``D x C x Nc``, on the 4-D tensor as
+    SpeechBrain does) and added to its input: the skip around each block lets 2 x 16
+    transformer layers train without warm-up tricks.
     """
-
-    def __init__(self, d_model: int, num_intra_layers: int, num_inter_layers: int, num_heads: int,
-                 d_ffn: int, dropout: float) -> None:
-        super().__init__()
-        self.intra = TransformerEncoder(num_intra_layers, d_model, num_heads, d_ffn, dropout)
-        self.inter = TransformerEncoder(num_inter_layers, d_model, num_heads, d_ffn, dropout)
-        self.intra_norm = nn.GroupNorm(1, d_model, eps=1e-8)
-        self.inter_norm = nn.GroupNorm(1, d_model, eps=1e-8)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, d, c, n = x.shape
-        # Intra: attention among the C frames of each chunk (local structure).
-        intra = self.intra(x.permute(0, 3, 2, 1).reshape(b * n, c, d))
-        intra = self.intra_norm(intra.reshape(b, n, c, d).permute(0, 3, 2, 1)) + x
-        # Inter: attention among the Nc chunks at each within-chunk position (long range).
-        inter = self.inter(intra.permute(0, 2, 3, 1).reshape(b * c, n, d))
-        return self.inter_norm(inter.reshape(b, c, n, d).permute(0, 3, 1, 2)) + intra
+    return DualPathBlock(
+        intra=TransformerEncoder(num_intra_layers, d_model, num_heads, d_ffn, dropout),
+        inter=TransformerEncoder(num_inter_layers, d_model, num_heads, d_ffn, dropout),
+        intra_norm=norms.get("gLN", d_model),
+        inter_norm=norms.get("gLN", d_model),
+    )
 
 
-class SepFormerMasker(nn.Module):
+def sepformer_masker(n_src: int, N_filters: int, chunk_size: int, num_blocks: int, num_intra_layers: int,
+                     num_inter_layers: int, d_model: int, num_heads: int, d_ffn: int,
+                     dropout: float) -> DualPathMasker:
     """Encoder features ``[B, N, K']`` -> masks ``[B, S, N, K']`` (ReLU, unbounded above).
+
+    The dual-path masker of DPRNN with SepFormer blocks and SpeechBrain's chunking: half a
+    chunk of zero frames in front and overlap-add that *sums* the chunks, as the paper and
+    SpeechBrain do, so a ported checkpoint sees the same numbers (see
+    :mod:`models.blocks.dual_path`). SpeechBrain sometimes appends one more chunk of zeros
+    at the end; the grid here ends with the least padding that fits, which only changes what
+    the inter-chunk attention and the norms see there.
 
     Args: see :class:`SepFormer`.
     """
-
-    def __init__(self, n_src: int, N_filters: int, chunk_size: int, num_blocks: int,
-                 num_intra_layers: int, num_inter_layers: int, d_model: int, num_heads: int,
-                 d_ffn: int, dropout: float) -> None:
-        super().__init__()
-        self.n_src, self.chunk_size = n_src, chunk_size
-        self.norm = nn.GroupNorm(1, N_filters, eps=1e-8)
-        self.linear = nn.Conv1d(N_filters, d_model, 1, bias=False)
-        self.blocks = nn.ModuleList(
-            SepFormerBlock(d_model, num_intra_layers, num_inter_layers, num_heads, d_ffn, dropout)
-            for _ in range(num_blocks)
-        )
-        self.prelu = nn.PReLU()
-        self.to_sources = nn.Conv2d(d_model, d_model * n_src, 1)
-        # Gated output pair: the paper's "two feed-forward layers" after overlap-add.
-        self.output = nn.Sequential(nn.Conv1d(d_model, d_model, 1), nn.Tanh())
-        self.output_gate = nn.Sequential(nn.Conv1d(d_model, d_model, 1), nn.Sigmoid())
-        self.to_bases = nn.Conv1d(d_model, N_filters, 1, bias=False)
-
-    def forward(self, feats: Tensor) -> Tensor:
-        b, n_filters, frames = feats.shape
-        x = chunk(self.linear(self.norm(feats)), self.chunk_size)  # [B, D, C, Nc]
-        for block in self.blocks:
-            x = block(x)
-        x = self.to_sources(self.prelu(x))  # [B, S*D, C, Nc], source-major channels
-        x = x.reshape(b * self.n_src, -1, *x.shape[2:])
-        x = overlap_add(x, frames)  # [B*S, D, K']
-        x = self.to_bases(self.output(x) * self.output_gate(x))
-        return torch.relu(x).reshape(b, self.n_src, n_filters, frames)
+    blocks = [sepformer_block(d_model, num_intra_layers, num_inter_layers, num_heads, d_ffn, dropout)
+              for _ in range(num_blocks)]
+    return DualPathMasker(N_filters, d_model, n_src, blocks, chunk_size, norm="gLN", mask_act="relu",
+                          overlap="sum", front=chunk_size // 2)
 
 
 # -- Separator ----------------------------------------------------------------------------
@@ -180,8 +111,8 @@ class SepFormer(EncoderMaskerDecoder):
             raise ValueError(f"kernel_size and chunk_size must be >= 2, got {kernel_size}, {chunk_size}")
         stride = kernel_size // 2
         encoder = nn.Sequential(nn.Conv1d(1, N_filters, kernel_size, stride=stride, bias=False), nn.ReLU())
-        masker = SepFormerMasker(n_src, N_filters, chunk_size, num_blocks, num_intra_layers,
-                                 num_inter_layers, d_model, num_heads, d_ffn, dropout)
+        masker = sepformer_masker(n_src, N_filters, chunk_size, num_blocks, num_intra_layers,
+                                  num_inter_layers, d_model, num_heads, d_ffn, dropout)
         decoder = nn.ConvTranspose1d(N_filters, 1, kernel_size, stride=stride, bias=False)
         super().__init__(encoder, masker, decoder, n_src, sample_rate, kernel_size, stride)
 

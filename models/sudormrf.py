@@ -39,9 +39,10 @@ import math
 
 from torch import Tensor, nn
 
-from models.blocks.uconv import UConvBlock
-from models.masking import EncoderMaskerDecoder
-from models.registry import Family, HParam, register
+from .blocks import activations, norms
+from .blocks.uconv import UConvBlock
+from .masking import EncoderMaskerDecoder
+from .registry import Family, HParam, register
 
 
 class SuDoRMRFMasker(nn.Module):
@@ -54,7 +55,7 @@ class SuDoRMRFMasker(nn.Module):
                  num_blocks: int, downsampling_depth: int) -> None:
         super().__init__()
         self.n_src = n_src
-        self.ln = nn.GroupNorm(1, enc_num_basis, eps=1e-8)
+        self.ln = norms.get("gLN", enc_num_basis)
         self.bottleneck = nn.Conv1d(enc_num_basis, out_channels, 1)
         self.sm = nn.Sequential(
             *(UConvBlock(out_channels, in_channels, downsampling_depth) for _ in range(num_blocks))
@@ -65,12 +66,14 @@ class SuDoRMRFMasker(nn.Module):
         # source's mask at basis n mixes the features of all bases, 2*(N//2)+1 weights each.
         half = enc_num_basis // 2
         self.m = nn.Conv2d(1, n_src, kernel_size=(2 * half + 1, 1), padding=(half, 0))
+        # Softmax across sources: the masks partition each basis coefficient among them. With
+        # one source a softmax would be the constant 1, so that case gets a sigmoid.
+        self.act = activations.get("sigmoid" if n_src == 1 else "softmax")
 
     def forward(self, feats: Tensor) -> Tensor:
         x = self.sm(self.bottleneck(self.ln(feats)))
         x = self.m(self.reshape_before_masks(x).unsqueeze(1))  # [B, S, N, K]
-        # Softmax across sources: the masks partition each basis coefficient among them.
-        return x.sigmoid() if self.n_src == 1 else x.softmax(dim=1)
+        return self.act(x)
 
 
 class SuDoRMRF(EncoderMaskerDecoder):

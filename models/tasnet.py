@@ -43,12 +43,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from models.base import Separator
-from models.blocks.losses import pit_neg_si_snr
-from models.registry import Family, HParam, register
+from .base import Separator
+from .blocks import activations
+from .blocks.activations import ACTIVATIONS
+from .blocks.losses import pit_neg_si_snr
+from .registry import Family, HParam, register
 
 RNN_TYPES = ("lstm", "blstm")
-ACTIVATIONS = ("softmax", "sigmoid")
 
 
 class GatedEncoder(nn.Module):
@@ -123,9 +124,10 @@ class TasNetSeparator(nn.Module):
     def __init__(self, N: int, n_src: int, hidden_size: int, num_layers: int, bidirectional: bool,
                  activation: str) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown mask activation {activation!r}; known: {list(ACTIVATIONS)}")
         self.N, self.n_src, self.activation = N, n_src, activation
+        self.act = activations.get(activation)
+        # Feature-last LayerNorm over the N weights of each segment (the paper's), not a
+        # channel norm of models.blocks.norms: the LSTM reads [batch, K, N].
         self.norm = nn.LayerNorm(N)
         self.rnn = SkipLSTM(N, hidden_size, num_layers, bidirectional)
         self.fc = nn.Linear(self.rnn.output_size, n_src * N)
@@ -133,7 +135,7 @@ class TasNetSeparator(nn.Module):
     def forward(self, w: Tensor) -> Tensor:
         batch, frames, _ = w.shape
         logits = self.fc(self.rnn(self.norm(w))).view(batch, frames, self.n_src, self.N).transpose(1, 2)
-        return torch.softmax(logits, dim=1) if self.activation == "softmax" else torch.sigmoid(logits)
+        return self.act(logits)
 
 
 class TasNet(Separator):
@@ -148,7 +150,8 @@ class TasNet(Separator):
         num_layers: stacked recurrent layers (paper: 4).
         hidden_size: units per layer *and direction* (see the module docstring: 1000 for the
             paper's LSTM, 500 for its BLSTM).
-        activation: ``'softmax'`` across speakers (paper) or ``'sigmoid'``.
+        activation: mask non-linearity, ``'softmax'`` across speakers (paper) or another
+            :data:`~models.blocks.activations.ACTIVATIONS` name.
     """
 
     def __init__(self, n_src: int = 2, sample_rate: int = 8000, N: int = 500, L: int = 40,
@@ -164,7 +167,12 @@ class TasNet(Separator):
 
     @property
     def is_causal(self) -> bool:
+        """Whether output sample ``t`` depends only on input up to the end of its segment."""
         return self.rnn_type == "lstm"
+
+    def lookahead(self) -> int | None:
+        """``L`` samples (the rest of ``t``'s segment) for the LSTM variant, else ``None``."""
+        return self.L if self.is_causal else None
 
     def segment(self, mixture: Tensor) -> Tensor:
         """``[B, T] -> [B, K, L]``, zero-padded at the end to ``K = max(1, ceil(T / L))`` segments."""
@@ -202,7 +210,7 @@ FAMILY = register(
         blocks={
             "encoder": "L-sample segments, per-segment L2 normalisation, ReLU(xU) * sigmoid(xV) -> N weights",
             "separator": "LayerNorm, stack of LSTM (causal) or BLSTM layers with identity skips every 2 layers",
-            "mask head": "FC to S x N, softmax across speakers (paper) or sigmoid",
+            "mask head": "FC to S x N, softmax across speakers (paper), sigmoid, relu or tanh",
             "decoder": "masked weights x N learned basis signals (linear, N -> L), x segment norm, concatenate",
         },
         hyperparameters={
@@ -225,6 +233,7 @@ FAMILY = register(
                     "activation": "softmax"},
         },
         builder=TasNet,
+        causal_params={"rnn_type": "lstm"},
         published_params={"paper": 32_000_000, "paper_blstm": 23_600_000},
     )
 )

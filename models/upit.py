@@ -19,15 +19,30 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from models.base import Separator
-from models.blocks.masks import ACTIVATIONS, MASK_TYPES, MaskHead, mask_target
-from models.blocks.pit import apply_permutation, frame_pit_loss, utterance_pit_loss
-from models.blocks.rnn import RNNStack
-from models.blocks.stft import ISTFTDecoder, STFTEncoder, stft_params
-from models.registry import Family, HParam, register
+from .base import Separator
+from .blocks.activations import ACTIVATIONS
+from .blocks.masks import MASK_TYPES, SpectralMaskHead, mask_target
+from .blocks.pit import apply_permutation, frame_pit_loss, utterance_pit_loss
+from .blocks.rnn import RNNStack
+from .blocks.stft import ISTFTDecoder, STFTEncoder, stft_params
+from .registry import Family, HParam, MaskKnobs, register
 
 RNN_TYPES = ("blstm", "lstm")
 PIT_LEVELS = ("utterance", "frame")
+
+
+def upit_stft(sample_rate: int) -> tuple[STFTEncoder, ISTFTDecoder, str]:
+    """The STFT pair of every uPIT model at ``sample_rate``, and its label.
+
+    32 ms sqrt-Hann window, 8 ms hop (:func:`~models.blocks.stft.stft_params`; 256/64/256 at
+    8 kHz). :class:`UPIT` builds its encoder and decoder here, and the family declares it as its
+    ``oracle_stft``, so oracle masks are computed on exactly the T-F grid uPIT masks live on.
+
+    Returns:
+        ``(encoder, decoder, label)``, label e.g. ``'256/64/256 sqrt-hann'`` (n_fft/hop/win).
+    """
+    n_fft, hop, win = stft_params(sample_rate)
+    return STFTEncoder(n_fft, hop, win), ISTFTDecoder(n_fft, hop, win), f"{n_fft}/{hop}/{win} sqrt-hann"
 
 
 class UPIT(Separator):
@@ -36,7 +51,8 @@ class UPIT(Separator):
     Args:
         n_src: speakers ``S``.
         sample_rate: Hz; the STFT is 32 ms / 8 ms at this rate (256 / 64 at 8 kHz, F = 129).
-        rnn_type: ``'blstm'`` (non-causal, uPIT-BLSTM) or ``'lstm'`` (causal, uPIT-LSTM).
+        rnn_type: ``'blstm'`` (uPIT-BLSTM) or ``'lstm'`` (uni-directional, uPIT-LSTM; see below
+            for why the model is still not causal).
         num_layers: stacked recurrent layers (paper: 3).
         hidden_size: units per layer and direction (paper: 896).
         dropout: between recurrent layers and before the mask head.
@@ -53,6 +69,9 @@ class UPIT(Separator):
     make the network invariant to the mixture's gain (a gain is a constant offset in the
     log domain) and keep the spectral shape, which a per-bin normalisation would flatten.
     Zero-mean unit-variance inputs also let small CPU models train in a few hundred steps.
+    The price: one mean and std per utterance read the whole utterance, so even the LSTM
+    variant is not causal (a change late in the input moves early outputs slightly), and the
+    family declares no ``causal_params``.
     """
 
     def __init__(
@@ -77,12 +96,10 @@ class UPIT(Separator):
             if value not in known:
                 raise ValueError(f"{name} must be one of {list(known)}, got {value!r}")
         self.rnn_type, self.mask_type, self.pit, self.eps = rnn_type, mask_type, pit, eps
-        n_fft, hop, win = stft_params(sample_rate)
-        self.encoder = STFTEncoder(n_fft, hop, win)
+        self.encoder, self.decoder, _ = upit_stft(sample_rate)
         n_bins = self.encoder.n_bins
         self.separator = RNNStack(n_bins, hidden_size, num_layers, rnn_type == "blstm", dropout)
-        self.mask_head = MaskHead(self.separator.output_size, n_bins, n_src, activation)
-        self.decoder = ISTFTDecoder(n_fft, hop, win)
+        self.mask_head = SpectralMaskHead(self.separator.output_size, n_bins, n_src, activation)
 
     # -- Encoder side ---------------------------------------------------------------------
 
@@ -148,7 +165,7 @@ class UPIT(Separator):
         return loss
 
     @torch.no_grad()
-    def oracle_frame_assignment(self, mixture: Tensor, sources: Tensor) -> Tensor:
+    def oracle_assignment(self, mixture: Tensor, sources: Tensor) -> Tensor:
         """The paper's "optimal assignment": outputs reordered frame by frame with the references.
 
         In every frame the output streams are permuted by the permutation minimising that
@@ -181,14 +198,14 @@ FAMILY = register(
         ),
         blocks={
             "encoder": "STFT, 32 ms sqrt-Hann window, 8 ms hop; log-magnitude, per-utterance mean/variance normalised",
-            "separator": "stack of LSTM (causal) or BLSTM (non-causal) layers over frames",
+            "separator": "stack of LSTM (uni-directional) or BLSTM layers over frames",
             "mask head": "per-frame linear layer to S x F masks + softmax/sigmoid/relu/tanh",
             "decoder": "masks x mixture spectrum (mixture phase), inverse STFT",
         },
         hyperparameters={
             hp.name: hp
             for hp in (
-                HParam("rnn_type", "choice", "blstm", choices=RNN_TYPES, doc="BLSTM (non-causal) or LSTM (causal)"),
+                HParam("rnn_type", "choice", "blstm", choices=RNN_TYPES, doc="BLSTM or uni-directional LSTM"),
                 HParam("num_layers", "int", 3, low=1, high=4, doc="stacked recurrent layers"),
                 HParam("hidden_size", "int", 896, low=32, high=1024, log=True, doc="units per layer and direction"),
                 HParam("dropout", "float", 0.0, low=0.0, high=0.5, doc="dropout between layers and before the mask head"),
@@ -208,7 +225,7 @@ FAMILY = register(
                 "activation": "relu",
                 "pit": "utterance",
             },
-            # The causal uPIT-LSTM rows of the paper.
+            # The uPIT-LSTM rows of the paper (uni-directional LSTM).
             "paper_lstm": {
                 "rnn_type": "lstm",
                 "num_layers": 3,
@@ -230,6 +247,9 @@ FAMILY = register(
             },
         },
         builder=UPIT,
+        mask_knobs=MaskKnobs(mask="mask_type", activation="activation"),
+        oracle_stft=upit_stft,
+        has_oracle_assignment=True,
         # The Conv-TasNet paper's table: uPIT-BLSTM-ST 92.7M, uPIT-LSTM 46.3M. Ours for 3 x 896
         # on 129 bins is 46.4M (BLSTM) and 16.8M (LSTM): see docs/families.md for why they differ.
         published_params={"paper": 92_700_000, "paper_lstm": 46_300_000},

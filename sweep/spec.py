@@ -23,6 +23,9 @@ from typing import Any
 
 import yaml
 
+from sweep.data.spec import DATASET_KINDS, DatasetSpec, parse_dataset  # noqa: F401  (re-exported)
+from sweep.objective import EPOCH_METRICS, MODES, Objective
+from sweep.plan import TrialPlan, resolve_trial
 from sweep.spec_nodes import DOMAIN_KINDS, Domain, SpecError  # noqa: F401  (re-exported)
 from sweep.spec_nodes import Reader as _Reader
 from sweep.spec_nodes import join as _join
@@ -32,34 +35,11 @@ from sweep.spec_nodes import tname as _tname
 
 SAMPLERS = ("grid", "tpe", "random")
 SCHEDULERS = ("none", "asha")
-DATASET_KINDS = ("default", "wsj0mix", "librimix", "speakers")
-OBJECTIVE_METRICS = ("valid_si_snri",)
+TOP_KEYS = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
+            "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants"}
 
 
 BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetSpec:
-    """Where the mixtures come from; see docs/datasets.md for every kind and key."""
-
-    kind: str = "default"
-    root: str | None = None  # None: the embedded default under the data cache
-    seed: int = 0
-    n_train: int = 2000  # speakers: training mixtures per epoch (default: the corpus size)
-    n_valid: int = 200
-    n_test: int = 150  # per test condition
-    sample_rate: int = 8000  # Hz, what the model sees
-    resample: bool = False  # allow files at another rate (resampled on load)
-    subset: str = "train-100"  # librimix training subset: train-100 | train-360
-    mixture: str = "clean"  # librimix: mix_clean | mix_both (with WHAM! noise)
-    unseen_speakers: float = 0.25  # speakers: fraction kept for the open condition
-    min_utterances: int = 3  # speakers: fewer than this is an error (train/valid/test split)
-    level: str = "active"  # speakers / dynamic mixing: active | rms | none
-    level_dbfs: float = -25.0  # each source's level before the relative gains
-    rel_level_db: float = 5.0  # sources' levels spread over [0, rel_level_db] dB
-    noise: str | None = None  # speakers: a folder of noise recordings (optional)
-    noise_snr_db: tuple[float, float] = (-6.0, 3.0)  # speech-to-noise ratio range, dB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,8 +69,7 @@ class Spec:
     dataset: DatasetSpec
     space: dict[str, Domain]  # flat: model hyperparameters by name, training keys as "train.<key>"
     train: TrainSpec  # fixed training values (searched keys hold their defaults here)
-    objective_metric: str
-    objective_mode: str
+    objective: Objective
     sampler: str
     scheduler: str
     asha_grace_period: int
@@ -105,13 +84,13 @@ class Spec:
     variants: dict[str, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
     budget: str | None = None  # the `budgets` entry laid over the top level, if the spec has any
 
-    def model_of(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """(family, model hyperparameters) of a trial's flat parameter dict."""
-        model = {k: v for k, v in params.items() if not k.startswith("train.") and k not in ("variant", "replicate")}
-        if "variant" in params:
-            family, fixed = self.variants[params["variant"]]
-            return family, {**fixed, **model}
-        return self.family, model
+    def resolve_trial(self, params: dict[str, Any], data_root: str | None = None) -> TrialPlan:
+        """The :class:`~sweep.plan.TrialPlan` of Optuna's flat ``params`` (see :mod:`sweep.plan`)."""
+        return resolve_trial(self, params, data_root)
+
+    def families(self) -> list[str]:
+        """The families this study trains: one, or those of its variants."""
+        return sorted({f for f, _ in self.variants.values()}) if self.variants else [self.family]
 
     def searched(self) -> dict[str, Domain]:
         return {k: d for k, d in self.space.items() if not d.is_fixed}
@@ -158,54 +137,74 @@ def load_spec(path: str | Path, budget: str | None = None) -> Spec:
 def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Spec:
     """Validate spec text. With a ``budgets`` mapping (e.g. ``cpu`` and ``paper``), the chosen
     budget's ``params``/``train``/``dataset``/``resources`` keys override the top level's and
-    its other keys replace them; a budget other than the first runs as study ``NAME-BUDGET``."""
-    from models import FAMILIES  # the family registry decides which parameters exist
+    its other keys replace them; a budget other than the first runs as study ``NAME-BUDGET``.
 
+    One parser per section; each raises :class:`SpecError` naming the file, line and key."""
     r = _Reader(file)
+    top = _compose(r, text)
+    top, budget, suffix = _apply_budget(r, top, budget)
+    study, n_src, seed = _header(r, top)
+    dataset = parse_dataset(r, top["dataset"][1]) if "dataset" in top else DatasetSpec()
+    family, space, nodes, variants = _family_space(r, top)
+    train = _train(r, top, space, nodes)
+    objective, sampler = _objective(r, top), _sampler(r, top)
+    scheduler, grace, rf = _scheduler(r, top)
+    n_trials_node = top.get("n_trials", (None, None))[1]
+    n_trials = r.scalar(n_trials_node, "n_trials", int, positive=True) if n_trials_node is not None else None
+    max_conc = r.scalar(top["max_concurrent"][1], "max_concurrent", int, positive=True) if "max_concurrent" in top else 1
+    cpus, gpus = _resources(r, top)
+    spec = Spec(file, study + suffix, family, n_src, seed, dataset, space, train, objective, sampler, scheduler,
+                grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)
+    return _count_trials(r, spec, nodes, n_trials, n_trials_node)
+
+
+def _compose(r: _Reader, text: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise SpecError(file, mark.line + 1 if mark else None, "", f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise SpecError(r.file, mark.line + 1 if mark else None, "",
+                        f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if root is None:
-        raise SpecError(file, None, "", "the file is empty")
+        raise SpecError(r.file, None, "", "the file is empty")
     top = r.mapping(root, "")
-    allowed = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
-               "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants"}
-    r.check_keys(top, allowed, "")
-    top, budget, suffix = _apply_budget(r, top, budget)
+    r.check_keys(top, TOP_KEYS, "")
+    return top
+
+
+def _header(r: _Reader, top: dict) -> tuple[str, int, int]:
+    """``study``, ``n_src``, ``seed``; and which of ``family``/``params``/``variants`` must be there."""
     if "variants" in top:
         for clash in ("family", "params"):
             if clash in top:
                 raise r.fail(top[clash][0], clash, "give either `variants` or `family` + `params`, not both")
     for required in ("study",) if "variants" in top else ("study", "family", "params"):
         if required not in top:
-            raise SpecError(file, 1, required, "missing required key")
-
+            raise SpecError(r.file, 1, required, "missing required key")
     study = r.scalar(top["study"][1], "study", str)
     if not study.replace("-", "").replace("_", "").isalnum():
         raise r.fail(top["study"][1], "study", "use letters, digits, '-' and '_' only")
     n_src = r.scalar(top["n_src"][1], "n_src", int, positive=True) if "n_src" in top else 2
     seed = r.scalar(top["seed"][1], "seed", int) if "seed" in top else 0
+    return study, n_src, seed
 
-    dataset = _dataset(r, top["dataset"][1]) if "dataset" in top else DatasetSpec()
+
+def _family_space(r: _Reader, top: dict) -> tuple[str, dict[str, Domain], dict[str, yaml.Node], dict]:
+    """The family (or the variants of a cross-family study) and the model parameters' domains."""
+    from sweep.models import FAMILIES  # the family registry decides which parameters exist
 
     space: dict[str, Domain] = {}
     nodes: dict[str, yaml.Node] = {}  # where each domain was written, for later errors
-    variants: dict[str, tuple[str, dict[str, Any]]] = {}
     if "variants" in top:
         variants = _variants(r, top["variants"][1], FAMILIES)
-        family = "+".join(sorted({f for f, _ in variants.values()}))
         space["variant"], nodes["variant"] = Domain("choice", tuple(variants)), top["variants"][1]
-        params: dict = {}
-    else:
-        fnode = top["family"][1]
-        family = r.scalar(fnode, "family", str)
-        if family not in FAMILIES:
-            raise r.fail(fnode, "family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
-        fam = FAMILIES[family]
-        params = r.mapping(top["params"][1], "params")
-    for name, (knode, vnode) in params.items():
+        return "+".join(sorted({f for f, _ in variants.values()})), space, nodes, variants
+    fnode = top["family"][1]
+    family = r.scalar(fnode, "family", str)
+    if family not in FAMILIES:
+        raise r.fail(fnode, "family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
+    fam = FAMILIES[family]
+    for name, (knode, vnode) in r.mapping(top["params"][1], "params").items():
         key = _join("params", name)
         if name not in fam.hyperparameters:
             raise r.fail(knode, key, f"unknown parameter for family {family!r} "
@@ -213,78 +212,99 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
         dom = _domain(r, vnode, key)
         _check_against_hparam(r, vnode, key, dom, fam.hyperparameters[name])
         space[name], nodes[name] = dom, vnode
+    return family, space, nodes, {}
 
-    train_fixed: dict[str, Any] = {}
-    if "train" in top:
-        fields = {f.name: f for f in dataclasses.fields(TrainSpec)}
-        titems = r.mapping(top["train"][1], "train")
-        r.check_keys(titems, fields, "train")
-        for name, (_, vnode) in titems.items():
-            key = _join("train", name)
-            dom = _domain(r, vnode, key)
-            default = getattr(TrainSpec(), name)
-            typ = float if isinstance(default, float) else int
-            for v, vn in _probe_nodes(vnode, dom):
-                if v is None and default is None:
-                    continue
-                if name in BOOL_TRAIN_KEYS:
-                    if not isinstance(v, bool):
-                        raise r.fail(vn, key, f"expected a boolean, got {v!r}")
-                    continue
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not isinstance(v, int)):
-                    raise r.fail(vn, key, f"expected a {_tname(typ)}, got {v!r}")
-                if v <= 0 and name not in ("weight_decay",):
-                    raise r.fail(vn, key, f"must be > 0, got {v!r}")
-            if dom.is_fixed:
-                train_fixed[name] = dom.fixed_value()
-            space[f"train.{name}"], nodes[f"train.{name}"] = dom, vnode
-    train = TrainSpec(**train_fixed)
 
-    metric, mode = "valid_si_snri", "max"
-    if "objective" in top:
-        onode = top["objective"][1]
-        if isinstance(onode, yaml.ScalarNode):
-            metric = r.scalar(onode, "objective", str)
-            onode_for_metric = onode
-        else:
-            oitems = r.mapping(onode, "objective")
-            r.check_keys(oitems, {"metric", "mode"}, "objective")
-            onode_for_metric = oitems.get("metric", (None, onode))[1]
-            metric = r.scalar(onode_for_metric, "objective.metric", str) if "metric" in oitems else metric
-            if "mode" in oitems:
-                mode = r.scalar(oitems["mode"][1], "objective.mode", str)
-                if mode not in ("max", "min"):
-                    raise r.fail(oitems["mode"][1], "objective.mode", "must be 'max' or 'min'")
-        if metric not in OBJECTIVE_METRICS:
-            raise r.fail(onode_for_metric, "objective", f"unknown metric {metric!r} (known: {', '.join(OBJECTIVE_METRICS)})")
+def _train(r: _Reader, top: dict, space: dict[str, Domain], nodes: dict[str, yaml.Node]) -> TrainSpec:
+    """The ``train`` section: fixed values go into TrainSpec, every key also into ``space``."""
+    if "train" not in top:
+        return TrainSpec()
+    fixed: dict[str, Any] = {}
+    titems = r.mapping(top["train"][1], "train")
+    r.check_keys(titems, {f.name for f in dataclasses.fields(TrainSpec)}, "train")
+    for name, (_, vnode) in titems.items():
+        key = _join("train", name)
+        dom = _domain(r, vnode, key)
+        for v, vn in _probe_nodes(vnode, dom):
+            _check_train_value(r, vn, key, name, v)
+        if dom.is_fixed:
+            fixed[name] = dom.fixed_value()
+        space[f"train.{name}"], nodes[f"train.{name}"] = dom, vnode
+    return TrainSpec(**fixed)
 
-    sampler = "tpe"
-    if "sampler" in top:
-        sampler = r.scalar(top["sampler"][1], "sampler", str)
-        if sampler not in SAMPLERS:
-            raise r.fail(top["sampler"][1], "sampler", f"unknown sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
 
+def _check_train_value(r: _Reader, node: yaml.Node, key: str, name: str, v: Any) -> None:
+    default = getattr(TrainSpec(), name)
+    if v is None and default is None:
+        return
+    if name in BOOL_TRAIN_KEYS:
+        if not isinstance(v, bool):
+            raise r.fail(node, key, f"expected a boolean, got {v!r}")
+        return
+    typ = float if isinstance(default, float) else int
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not isinstance(v, int)):
+        raise r.fail(node, key, f"expected a {_tname(typ)}, got {v!r}")
+    if v <= 0 and name not in ("weight_decay",):
+        raise r.fail(node, key, f"must be > 0, got {v!r}")
+
+
+def _objective(r: _Reader, top: dict) -> Objective:
+    """``objective: METRIC`` or ``{metric: METRIC, mode: max|min}``; any per-epoch metric."""
+    metric, mode = Objective().metric, None
+    if "objective" not in top:
+        return Objective()
+    onode = top["objective"][1]
+    mnode = onode
+    if isinstance(onode, yaml.ScalarNode):
+        metric = r.scalar(onode, "objective", str)
+    else:
+        oitems = r.mapping(onode, "objective")
+        r.check_keys(oitems, {"metric", "mode"}, "objective")
+        if "metric" in oitems:
+            mnode = oitems["metric"][1]
+            metric = r.scalar(mnode, "objective.metric", str)
+        if "mode" in oitems:
+            mode = r.scalar(oitems["mode"][1], "objective.mode", str)
+            if mode not in MODES:
+                raise r.fail(oitems["mode"][1], "objective.mode", "must be 'max' or 'min'")
+    if metric not in EPOCH_METRICS:
+        raise r.fail(mnode, "objective", f"unknown metric {metric!r} (known: {', '.join(EPOCH_METRICS)})")
+    return Objective(metric, mode or EPOCH_METRICS[metric][2])
+
+
+def _sampler(r: _Reader, top: dict) -> str:
+    if "sampler" not in top:
+        return "tpe"
+    sampler = r.scalar(top["sampler"][1], "sampler", str)
+    if sampler not in SAMPLERS:
+        raise r.fail(top["sampler"][1], "sampler", f"unknown sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
+    return sampler
+
+
+def _scheduler(r: _Reader, top: dict) -> tuple[str, int, int]:
+    """``scheduler: asha`` or ``{kind, grace_period, reduction_factor}``."""
     scheduler, grace, rf = "none", 1, 2
-    if "scheduler" in top:
-        snode = top["scheduler"][1]
-        if isinstance(snode, yaml.ScalarNode):
-            scheduler = str(r.value(snode)).lower() if r.value(snode) is not None else "none"
-        else:
-            sitems = r.mapping(snode, "scheduler")
-            r.check_keys(sitems, {"kind", "grace_period", "reduction_factor"}, "scheduler")
-            if "kind" not in sitems:
-                raise r.fail(snode, "scheduler.kind", "missing required key")
-            scheduler = r.scalar(sitems["kind"][1], "scheduler.kind", str)
-            if "grace_period" in sitems:
-                grace = r.scalar(sitems["grace_period"][1], "scheduler.grace_period", int, positive=True)
-            if "reduction_factor" in sitems:
-                rf = r.scalar(sitems["reduction_factor"][1], "scheduler.reduction_factor", int, positive=True)
-        if scheduler not in SCHEDULERS:
-            raise r.fail(snode, "scheduler", f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
+    if "scheduler" not in top:
+        return scheduler, grace, rf
+    snode = top["scheduler"][1]
+    if isinstance(snode, yaml.ScalarNode):
+        scheduler = str(r.value(snode)).lower() if r.value(snode) is not None else "none"
+    else:
+        sitems = r.mapping(snode, "scheduler")
+        r.check_keys(sitems, {"kind", "grace_period", "reduction_factor"}, "scheduler")
+        if "kind" not in sitems:
+            raise r.fail(snode, "scheduler.kind", "missing required key")
+        scheduler = r.scalar(sitems["kind"][1], "scheduler.kind", str)
+        if "grace_period" in sitems:
+            grace = r.scalar(sitems["grace_period"][1], "scheduler.grace_period", int, positive=True)
+        if "reduction_factor" in sitems:
+            rf = r.scalar(sitems["reduction_factor"][1], "scheduler.reduction_factor", int, positive=True)
+    if scheduler not in SCHEDULERS:
+        raise r.fail(snode, "scheduler", f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
+    return scheduler, grace, rf
 
-    n_trials_node = top.get("n_trials", (None, None))[1]
-    n_trials = r.scalar(n_trials_node, "n_trials", int, positive=True) if n_trials_node is not None else None
-    max_conc = r.scalar(top["max_concurrent"][1], "max_concurrent", int, positive=True) if "max_concurrent" in top else 1
+
+def _resources(r: _Reader, top: dict) -> tuple[float, float]:
     cpus, gpus = 1.0, 0.0
     if "resources" in top:
         ritems = r.mapping(top["resources"][1], "resources")
@@ -293,29 +313,30 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
             cpus = r.scalar(ritems["cpu"][1], "resources.cpu", float, positive=True)
         if "gpu" in ritems:
             gpus = r.scalar(ritems["gpu"][1], "resources.gpu", float)
+    return cpus, gpus
 
-    study = study + suffix
-    spec = Spec(file, study, family, n_src, seed, dataset, space, train, metric, mode, sampler, scheduler,
-                grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)
+
+def _count_trials(r: _Reader, spec: Spec, nodes: dict[str, yaml.Node], n_trials: int | None,
+                  n_trials_node: yaml.Node | None) -> Spec:
+    """Fill ``n_trials`` for a grid (or check it), and turn a spec with nothing searched into
+    replicates of one configuration, each with its own seed (seed + replicate), so Optuna
+    still has one parameter to ask for."""
     if not spec.searched():
-        # Nothing to search: the trials are replicates of one configuration, each with its own
-        # seed (seed + replicate), so Optuna still has one parameter to ask for.
-        count = n_trials or 1
-        space["replicate"] = Domain("int", (), 0, count - 1)
+        space = {**spec.space, "replicate": Domain("int", (), 0, (n_trials or 1) - 1)}
         spec = dataclasses.replace(spec, space=space, sampler="grid")
-        sampler = "grid"
-    if sampler == "grid":
-        for name, dom in spec.searched().items():
-            if dom.kind not in ("choice",) and not (dom.kind == "int" and not dom.log):
-                raise r.fail(nodes[name], name if name.startswith("train.") else f"params.{name}",
-                             f"the grid sampler needs choice or int domains, got {dom.kind}")
-        size = spec.grid_size()
+    if spec.sampler != "grid":
         if n_trials is None:
-            spec = dataclasses.replace(spec, n_trials=size)
-        elif n_trials != size:
-            raise r.fail(n_trials_node, "n_trials", f"a grid of {size} points needs n_trials: {size} (or leave it out)")
-    elif n_trials is None:
-        raise SpecError(file, 1, "n_trials", f"missing required key (needed by the {sampler} sampler)")
+            raise SpecError(r.file, 1, "n_trials", f"missing required key (needed by the {spec.sampler} sampler)")
+        return spec
+    for name, dom in spec.searched().items():
+        if dom.kind not in ("choice",) and not (dom.kind == "int" and not dom.log):
+            raise r.fail(nodes[name], name if name.startswith("train.") else f"params.{name}",
+                         f"the grid sampler needs choice or int domains, got {dom.kind}")
+    size = spec.grid_size()
+    if n_trials is None:
+        return dataclasses.replace(spec, n_trials=size)
+    if n_trials != size:
+        raise r.fail(n_trials_node, "n_trials", f"a grid of {size} points needs n_trials: {size} (or leave it out)")
     return spec
 
 
@@ -390,45 +411,3 @@ def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str 
             vnode = yaml.MappingNode("tag:yaml.org,2002:map", pairs, vnode.start_mark, vnode.end_mark)
         merged[name] = (knode, vnode)
     return merged, chosen, "" if chosen == names[0] else f"-{chosen}"
-
-
-def _dataset(r: _Reader, node: yaml.Node) -> DatasetSpec:
-    items = r.mapping(node, "dataset")
-    fields = {f.name: f for f in dataclasses.fields(DatasetSpec)}
-    r.check_keys(items, fields, "dataset")
-    choices = {"subset": ("train-100", "train-360"), "mixture": ("clean", "both"),
-               "level": ("active", "rms", "none")}
-    values: dict[str, Any] = {}
-    for name, (_, vnode) in items.items():
-        key = _join("dataset", name)
-        default = getattr(DatasetSpec(), name)
-        if name in ("kind", "root", "noise") or name in choices:
-            values[name] = r.scalar(vnode, key, str)
-            if name in choices and values[name] not in choices[name]:
-                raise r.fail(vnode, key, f"unknown value {values[name]!r} (known: {', '.join(choices[name])})")
-        elif name == "resample":
-            values[name] = r.scalar(vnode, key, bool)
-        elif name == "noise_snr_db":
-            if not isinstance(vnode, yaml.SequenceNode) or len(vnode.value) != 2:
-                raise r.fail(vnode, key, "expected [low, high] in dB")
-            low, high = (r.scalar(v, key, float) for v in vnode.value)
-            if low > high:
-                raise r.fail(vnode, key, f"empty range: low {low} > high {high}")
-            values[name] = (low, high)
-        elif isinstance(default, float):
-            values[name] = r.scalar(vnode, key, float, positive=name in ("unseen_speakers",))
-            if name == "rel_level_db" and values[name] < 0:
-                raise r.fail(vnode, key, f"must be >= 0, got {values[name]!r}")
-            if name == "unseen_speakers" and values[name] >= 1:
-                raise r.fail(vnode, key, f"a fraction of the speakers, in (0, 1), got {values[name]!r}")
-        else:
-            values[name] = r.scalar(vnode, key, int, positive=name != "seed")
-    kind = values.get("kind", "default")
-    if kind not in DATASET_KINDS:
-        raise r.fail(items["kind"][1], "dataset.kind",
-                     f"unknown dataset kind {values['kind']!r} (known: {', '.join(DATASET_KINDS)})")
-    if kind != "default" and "root" not in values:
-        raise r.fail(node, "dataset.root", f"a {kind} dataset needs its root folder")
-    if values.get("sample_rate", 8000) not in (8000, 16000):
-        raise r.fail(items["sample_rate"][1], "dataset.sample_rate", "8000 or 16000 (Hz)")
-    return DatasetSpec(**values)

@@ -1,4 +1,5 @@
-"""Test signals: short synthetic two-"speaker" mixtures for the families' learning tests."""
+"""A short synthetic two-"speaker" mixture and the learn-one-mixture loop of the family
+contract (tests/test_family_contract.py)."""
 
 from __future__ import annotations
 
@@ -24,40 +25,11 @@ def gliding_voice_and_noise(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor,
     return sources.sum(1), sources
 
 
-def voice_and_noise(T: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """0.5 s at 8 kHz: a harmonic 'voice' (f0 140 Hz, 10 harmonics, 4 Hz AM) and noise
-    band-limited to 2-3.5 kHz (3 Hz AM). Returns ``(mixture [1, T], sources [1, 2, T])``."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(T) / SR
-    voice = sum(torch.sin(2 * math.pi * k * 140 * t + k) / k for k in range(1, 11))
-    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 4 * t))
-    spec = torch.fft.rfft(torch.randn(T, generator=g))
-    f = torch.fft.rfftfreq(T, 1 / SR)
-    spec[(f < 2000) | (f > 3500)] = 0
-    noise = torch.fft.irfft(spec, T) * (0.6 + 0.4 * torch.cos(2 * math.pi * 3 * t))
-    sources = 0.1 * torch.stack([voice / voice.std(), noise / noise.std()]).unsqueeze(0)
-    return sources.sum(1), sources
-
-
-def harmonic_voice_and_noise(seconds: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(mixture [1, T], sources [1, 2, T])`` at 8 kHz: a 140 Hz harmonic 'voice' below 1 kHz
-    and 2-3.5 kHz band-limited noise, each with its own slow amplitude modulation."""
-    t = torch.arange(int(SR * seconds)) / SR
-    voice = sum(torch.sin(2 * math.pi * 140 * k * t + k) / k for k in range(1, 7))
-    voice = voice * (0.6 + 0.4 * torch.sin(2 * math.pi * 3 * t))
-    spec = torch.fft.rfft(torch.randn(t.numel(), generator=torch.Generator().manual_seed(0)))
-    freqs = torch.fft.rfftfreq(t.numel(), 1 / SR)
-    spec[(freqs < 2000) | (freqs > 3500)] = 0
-    noise = torch.fft.irfft(spec, n=t.numel()) * (0.6 + 0.4 * torch.cos(2 * math.pi * 5 * t))
-    sources = torch.stack([voice / voice.std(), noise / noise.std()])[None]
-    return sources.sum(dim=1), sources
-
-
 def train_on_one_mixture(model: torch.nn.Module, mixture: torch.Tensor, sources: torch.Tensor, lr: float,
                          max_steps: int, every: int, target_db: float | None = None) -> tuple[float, int]:
     """Adam on the model's own training loss for one mixture; measures SI-SNRi (dB) every
     ``every`` steps and stops once it exceeds ``target_db``. Returns (best SI-SNRi, steps run)."""
-    from sweep.metrics import pit_si_snri_torch
+    from sweep.scoring.metrics import pit_si_snri_torch
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best, step = -math.inf, 0

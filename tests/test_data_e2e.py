@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep.launch import launch
+from sweep.driver.launch import launch
 from sweep.spec import parse_spec
 from sweep.store import Store
 from tests.data_corpora import study, synth_utterances, write_librimix, write_speakers, write_wsj0mix

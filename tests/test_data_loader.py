@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sweep.audio import read_wav, write_wav
-from sweep.data.wsj0mix import Wsj0MixDataset, split_folders, test_conditions
+from sweep.data.wsj0mix import Wsj0MixDataset, test_conditions
 
 
 def make_split(folder: Path, lengths: dict[str, int], sample_rate: int = 8000,
@@ -111,7 +111,6 @@ def test_test_conditions_fall_back_to_cv_without_tt_closed(tmp_path: Path) -> No
     for split in ("tr", "cv", "tt"):
         make_split(tmp_path / split, {"a": 100})
     assert test_conditions(tmp_path) == {"closed": tmp_path / "cv", "open": tmp_path / "tt"}
-    assert split_folders(tmp_path) == {"train": tmp_path / "tr", "valid": tmp_path / "cv"}
     make_split(tmp_path / "tt_closed", {"a": 100})
     assert test_conditions(tmp_path)["closed"] == tmp_path / "tt_closed"
     with pytest.raises(ValueError, match="tt"):

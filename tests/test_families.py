@@ -1,5 +1,7 @@
-"""Every registered family: paper presets against the published sizes, the `sweep families`
-listing, and every shipped search space parses under each of its budgets."""
+"""Every registered family: paper presets against the published sizes, what the registry
+refuses to register, the `sweep families` listing, and every shipped search space parses
+under each of its budgets. (The behaviour every family's models share is in
+test_family_contract.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import models
+from sweep import models
 from sweep.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +30,40 @@ PUBLISHED = [(f, p) for f, fam in sorted(models.FAMILIES.items()) for p, n in fa
              if n is not None]
 
 
-def test_the_lecture_families_are_registered():
-    assert "upit" in models.FAMILIES
+def test_every_paper_preset_has_a_published_size():
     for name, fam in models.FAMILIES.items():
-        assert "paper" in fam.presets and "cpu" in fam.presets, name
         assert fam.published_params.get("paper") is not None, f"{name}: no published size for its paper preset"
+
+
+def _family(**changes) -> models.Family:
+    """A minimal valid family (not registered), with ``changes`` applied."""
+    fields = dict(
+        name="toy", description="", builder=lambda **kw: None,
+        blocks={"encoder": "e", "separator": "s", "mask head": "m", "decoder": "d"},
+        hyperparameters={"mask": models.HParam("mask", "choice", "AM", choices=("AM", "PSM")),
+                         "act": models.HParam("act", "choice", "relu", choices=("relu", "tanh"))},
+        presets={"paper": {}, "cpu": {"mask": "PSM"}},
+    )
+    return models.Family(**{**fields, **changes})
+
+
+def test_the_registry_refuses_inconsistent_declarations():
+    assert _family(mask_knobs=models.MaskKnobs("mask", "act")).mask_and_activation({"mask": "PSM"}) == ("PSM", "relu")
+    with pytest.raises(ValueError, match="missing the 'cpu' preset"):
+        _family(presets={"paper": {}})
+    with pytest.raises(ValueError, match=r"toy.*'fast'.*'mask'.*'nope' is not one of"):
+        _family(presets={"paper": {}, "cpu": {}, "fast": {"mask": "nope"}})
+    with pytest.raises(ValueError, match=r"blocks must describe exactly .*got \['decoder', 'encoder'\]"):
+        _family(blocks={"encoder": "e", "decoder": "d"})
+    with pytest.raises(ValueError, match="mask knob 'mask_type' is not one of its hyperparameters"):
+        _family(mask_knobs=models.MaskKnobs(mask="mask_type", activation="act"))
+    with pytest.raises(ValueError, match=r"causal_params: .*'causal'"):
+        _family(causal_params={"causal": True})
+
+
+def test_unknown_family_is_a_key_error_listing_the_known_ones():
+    with pytest.raises(KeyError, match=r"'no-such-family'; known: \[.*'upit'"):
+        models.get_family("no-such-family")
 
 
 @pytest.mark.parametrize("family, preset", PUBLISHED)

@@ -1,4 +1,4 @@
-"""Specifications of sweep.metrics: SI-SNR(i), BSS-Eval SDR(i) against mir_eval, permutations."""
+"""Specifications of sweep.scoring.metrics: SI-SNR(i), BSS-Eval SDR(i) against mir_eval, permutations."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 from scipy.signal import lfilter
 
-from sweep.metrics import (
+from sweep.scoring.metrics import (
     DEFAULT_CLAMP_DB,
     best_permutation,
-    bss_sdr,
+    bss_eval_sources,
     pairwise_si_snr,
     pit_si_snri_torch,
     score_utterance,
@@ -160,12 +160,13 @@ def test_sdr_matches_mir_eval(n_src: int, seed: int) -> None:
     mix = ref.sum(axis=0)
 
     m_sdr, _, _, m_perm = mir_sep.bss_eval_sources(ref, est, compute_permutation=True)
-    sdr, perm = bss_sdr(est, ref)
+    got = bss_eval_sources(est, ref)
+    sdr, perm = got.sdr, got.perm
     np.testing.assert_array_equal(perm, m_perm)
     np.testing.assert_allclose(sdr, m_sdr, atol=1e-6, rtol=0)
 
     m_sdr_default = mir_sep.bss_eval_sources(ref, est, compute_permutation=False)[0]
-    sdr_default = bss_sdr(est, ref, assignment="default")[0]
+    sdr_default = bss_eval_sources(est, ref, assignment="default").sdr
     np.testing.assert_allclose(sdr_default, m_sdr_default, atol=1e-6, rtol=0)
 
     mix_as_est = np.repeat(mix[None], n_src, 0)
@@ -191,7 +192,8 @@ def test_sdr_assignment_maximises_sir_not_sdr_like_mir_eval() -> None:
     assert swapped.sum() > as_is.sum() + 3.0  # the SDR-maximising assignment is the swap
     m_sdr, _, _, m_perm = mir_sep.bss_eval_sources(ref, est, compute_permutation=True)
     np.testing.assert_array_equal(m_perm, [0, 1])
-    sdr, perm = bss_sdr(est, ref)
+    got = bss_eval_sources(est, ref)
+    sdr, perm = got.sdr, got.perm
     np.testing.assert_array_equal(perm, m_perm)
     np.testing.assert_allclose(sdr, m_sdr, atol=1e-6, rtol=0)
     assert score_utterance(est, ref, ref.sum(axis=0)).sdr_perm == (0, 1)
@@ -202,8 +204,8 @@ def test_sdr_of_quiet_signals_is_unbiased() -> None:
     rng = np.random.default_rng(5)
     ref = speech_like(rng, 2, FS)
     est = imperfect_estimates(rng, ref, np.array([1, 0]))
-    loud, _ = bss_sdr(est, ref)
-    quiet, _ = bss_sdr(1e-8 * est, 1e-8 * ref)
+    loud = bss_eval_sources(est, ref).sdr
+    quiet = bss_eval_sources(1e-8 * est, 1e-8 * ref).sdr
     np.testing.assert_allclose(quiet, loud, atol=1e-9)
 
 
@@ -228,7 +230,8 @@ def test_silent_estimate_scores_the_floor_and_silent_reference_raises() -> None:
     ref = speech_like(rng, 2, FS)
     est = imperfect_estimates(rng, ref, np.array([0, 1]))
     est[1] = 0.0
-    sdr, perm = bss_sdr(est, ref)
+    got = bss_eval_sources(est, ref)
+    sdr, perm = got.sdr, got.perm
     assert sdr[perm == 1][0] == -DEFAULT_CLAMP_DB
     assert float(si_snr(est[1], ref[1])) == -DEFAULT_CLAMP_DB
     ref[0] = 0.0
@@ -278,7 +281,7 @@ def test_pit_si_snri_torch_agrees_with_score_utterance(n_src: int) -> None:
 
 
 def test_scoring_several_estimates_together_equals_scoring_each_alone():
-    from sweep.metrics import score_utterance, score_utterances
+    from sweep.scoring.metrics import score_utterance, score_utterances
 
     rng = np.random.default_rng(7)
     ref = rng.standard_normal((2, 4000))
@@ -308,8 +311,6 @@ def _mir(ref: np.ndarray, est: np.ndarray, compute_permutation: bool = True):
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 @pytest.mark.parametrize("n_src,n_samples", [(1, FS), (2, FS), (3, FS // 2), (4, FS // 2)])
 def test_sdr_sir_sar_and_permutation_match_mir_eval(n_src: int, n_samples: int) -> None:
-    from sweep.metrics import bss_eval_sources
-
     rng = np.random.default_rng(200 + n_src)
     ref = speech_like(rng, n_src, n_samples)
     est = imperfect_estimates(rng, ref, rng.permutation(n_src))
@@ -327,8 +328,6 @@ def test_sdr_sir_sar_and_permutation_match_mir_eval(n_src: int, n_samples: int) 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_estimate_equal_to_reference_scores_the_clamp_like_mir_eval() -> None:
-    from sweep.metrics import bss_eval_sources
-
     ref = speech_like(np.random.default_rng(40), 2, FS)
     est = 3.0 * ref[::-1]  # perfect up to gain and order
     m_sdr, m_sir, m_sar, m_perm = _mir(ref, est)
@@ -343,8 +342,6 @@ def test_estimate_equal_to_reference_scores_the_clamp_like_mir_eval() -> None:
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 @pytest.mark.parametrize("n_src,n_samples", [(1, 300), (2, 300), (2, 40)])
 def test_signals_shorter_than_the_filter_match_mir_eval(n_src: int, n_samples: int) -> None:
-    from sweep.metrics import bss_eval_sources
-
     rng = np.random.default_rng(50 + n_samples)
     ref = rng.standard_normal((n_src, n_samples))
     est = ref[::-1] + 0.3 * rng.standard_normal(ref.shape)
@@ -361,8 +358,6 @@ def test_signals_shorter_than_the_filter_match_mir_eval(n_src: int, n_samples: i
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_silent_reference_raises_like_mir_eval_and_nan_estimate_raises() -> None:
     mir_sep = pytest.importorskip("mir_eval.separation")
-    from sweep.metrics import bss_eval_sources
-
     rng = np.random.default_rng(60)
     ref = speech_like(rng, 2, FS)
     est = ref + 0.1 * rng.standard_normal(ref.shape)
@@ -378,9 +373,7 @@ def test_silent_reference_raises_like_mir_eval_and_nan_estimate_raises() -> None
 
 
 def test_five_sources_use_the_assignment_solver_and_find_the_permutation() -> None:
-    from sweep.bss_eval import bss_eval_matrices
-    from sweep.metrics import bss_eval_sources
-
+    from sweep.scoring.bss_eval import bss_eval_matrices
     rng = np.random.default_rng(70)
     ref = speech_like(rng, 5, FS // 2)
     true_perm = np.array([3, 0, 4, 1, 2])

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweep.launch import launch
+from sweep.driver.launch import launch
 from sweep.spec import parse_spec
 from sweep.store import Store
 from tests.conftest import tiny_spec

@@ -1,77 +1,115 @@
-"""``sweep report``: the HTML page of one study, checked as a file and in a real (headless) browser."""
+"""``sweep report``: the HTML page of one study, checked as a file and in a real (headless) browser.
+
+Studies are built the way the driver builds them: the spec text through the real parser
+(:func:`sweep.spec.parse_spec`, with real families and their real parameter names), and every
+row through the Store's public methods on a temporary SQLite file.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
-import types
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from sweep.report import write_report
-from sweep.store import COMPLETE, FAILED, PRUNED, Store
+from sweep.report.page import SECTIONS, write_report
+from sweep.spec import parse_spec
+from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING, Store
 
 CHROMIUM = "/usr/bin/chromium"
-SPEC_YAML = """study: rep
+UPIT_YAML = """study: rep
 family: upit
+sampler: random
+n_trials: 9
 params:
-  mask: {choice: [AM, PSM, NPSM]}
+  mask_type: {choice: [AM, PSM, NPSM]}
   activation: {choice: [softmax, sigmoid, relu, tanh]}
   hidden_size: {choice: [64, 128]}
   num_layers: 2
 train:
   epochs: 3
 """
+# Conv-TasNet has an `activation` too, but no spectral mask: it is an ordinary searched column.
+CONV_YAML = """study: conv
+family: convtasnet
+sampler: random
+n_trials: 2
+params:
+  N: {choice: [16, 32]}
+  activation: {choice: [sigmoid, relu]}
+  norm: gLN
+train:
+  epochs: 1
+"""
+CROSS_YAML = """study: cross
+sampler: grid
+variants:
+  blstm: {family: upit, preset: cpu, params: {mask_type: NPSM, activation: sigmoid}}
+  tcn: {family: convtasnet, preset: cpu}
+train:
+  epochs: 1
+"""
 XSS = "<script>alert('pwned')</script>"
 
 
-def _spec(n_trials: int = 8, family: str = "upit") -> types.SimpleNamespace:
-    return types.SimpleNamespace(family=family, path="search_spaces/rep.yaml", text=SPEC_YAML, sampler="grid",
-                                 scheduler="none", n_trials=n_trials, seed=0,
-                                 dataset=types.SimpleNamespace(kind="default", seed=0, n_train=20),
-                                 objective_mode="max", objective_metric="valid_si_snri")
+class Study:
+    """A study in ``store`` whose trials are written as the driver's StoreWriter writes them: a
+    :class:`~sweep.plan.TrialPlan` resolved by the spec, and the objective's value per epoch."""
+
+    def __init__(self, store: Store, text: str, stored: str | None = None) -> None:
+        """``stored``: other YAML to record as the launched text (a spec gone stale since)."""
+        self.store, self.spec = store, parse_spec(text, "search_spaces/test.yaml")
+        record = self.spec if stored is None else dataclasses.replace(self.spec, text=stored)
+        self.id = store.ensure_study(self.spec.study, record).id
+
+    def add(self, number: int, status: str, valid: list[float], results: list[dict] | None = None,
+            error: str | None = None, losses: list[float] | None = None, **sampled) -> None:
+        assert set(sampled) <= set(self.spec.searched()), f"not searched by the spec: {sampled}"
+        self.store.trial_queued(self.id, number, self.spec.resolve_trial(sampled))
+        for epoch, valid_si_snri in enumerate(valid, 1):
+            reported = {"valid_si_snri": valid_si_snri, "train_loss": losses[epoch - 1] if losses else 1.0 / epoch}
+            self.store.add_epoch(self.id, number, epoch, reported["train_loss"], valid_si_snri, 10.0 * epoch,
+                                 reported[self.spec.objective.metric])
+        if results:
+            self.store.add_results(self.id, number, results)
+        self.store.update_trial(self.id, number, status=status, error=error, param_count=1_234_567 + number,
+                                wall_s=65.0 + number, train_s=50.0, eval_s=5.0, device="cpu")
 
 
-def _results(si_opt: float, sdri_opt: float, si_def: float, sdri_def: float) -> list[dict]:
+def _results(si_opt: float, sdri_opt: float, si_def: float, sdri_def: float, optimal: bool = True) -> list[dict]:
     """Closed and open rows; open scores are the closed ones minus 0.5 dB so the columns differ."""
     out = []
     for cond, d in (("closed", 0.0), ("open", 0.5)):
-        out.append(dict(condition=cond, assignment="optimal", si_snri=si_opt - d, sdri=sdri_opt - d, n_utterances=10))
+        if optimal:
+            out.append(dict(condition=cond, assignment="optimal", si_snri=si_opt - d, sdri=sdri_opt - d,
+                            n_utterances=10))
         out.append(dict(condition=cond, assignment="default", si_snri=si_def - d, sdri=sdri_def - d, n_utterances=10))
     return out
 
 
-def _add(store: Store, sid: int, number: int, mask: str, act: str, hidden: int, status: str,
-         valid: list[float], results: list[dict] | None = None, error: str | None = None,
-         family: str = "upit") -> None:
-    store.trial_queued(sid, number, family, {"mask": mask, "activation": act, "hidden_size": hidden,
-                                             "num_layers": 2, "train.epochs": 3}, seed=0)
-    for epoch, v in enumerate(valid, 1):
-        store.add_epoch(sid, number, epoch, 1.0 / epoch, v, 10.0 * epoch)
-    if results:
-        store.add_results(sid, number, results)
-    store.update_trial(sid, number, status=status, error=error, param_count=1_234_567 + number,
-                       wall_s=65.0 + number, train_s=50.0, eval_s=5.0, device="cpu")
+def _upit(mask: str, act: str, hidden: int) -> dict:
+    return dict(mask_type=mask, activation=act, hidden_size=hidden)
 
 
 @pytest.fixture
 def study_db(tmp_path: Path) -> Store:
     """A uPIT study in progress: five complete trials (three share PSM/relu), failed, pruned and running ones."""
     store = Store(f"sqlite:///{tmp_path / 'sweep.db'}")
-    sid = store.ensure_study("rep", _spec(9)).id
-    # Three PSM/relu trials; the uPIT table must show trial 0, the best on validation, though it is
-    # neither the first nor the last stored, nor the best on the test set (trial 3).
-    _add(store, sid, 3, "PSM", "relu", 64, COMPLETE, [1.0, 2.0, 2.5], _results(8.0, 9.0, 7.0, 8.0))
-    _add(store, sid, 0, "PSM", "relu", 128, COMPLETE, [2.0, 4.0, 5.5], _results(7.25, 8.5, 6.75, 7.5))
-    _add(store, sid, 7, "PSM", "relu", 64, COMPLETE, [0.5, 1.0], _results(2.0, 2.5, 1.5, 2.0))
-    _add(store, sid, 1, "AM", "softmax", 64, COMPLETE, [3.0, 6.0, 8.0], _results(9.75, 10.25, 9.0, 9.5))
-    _add(store, sid, 2, "NPSM", "tanh", 64, COMPLETE, [1.0, 2.0, 3.0], _results(3.25, 4.5, 3.0, 4.0))
-    _add(store, sid, 4, "AM", "tanh", 64, FAILED, [1.0],
-         error=f"Traceback (most recent call last):\n  File x\nRuntimeError: exploded {XSS}\n")
-    _add(store, sid, 5, "AM", "relu", 128, PRUNED, [0.5])
-    _add(store, sid, 6, "NPSM", "relu", 128, "running", [4.5])
+    st = Study(store, UPIT_YAML)
+    # Three PSM/relu trials; the mask table must show trial 0, the best on validation (the
+    # objective), though it is neither the first nor the last stored, nor the best on the test set (3).
+    st.add(3, COMPLETE, [1.0, 2.0, 2.5], _results(8.0, 9.0, 7.0, 8.0), **_upit("PSM", "relu", 64))
+    st.add(0, COMPLETE, [2.0, 4.0, 5.5], _results(7.25, 8.5, 6.75, 7.5), **_upit("PSM", "relu", 128))
+    st.add(7, COMPLETE, [0.5, 1.0], _results(2.0, 2.5, 1.5, 2.0), **_upit("PSM", "relu", 64))
+    st.add(1, COMPLETE, [3.0, 6.0, 8.0], _results(9.75, 10.25, 9.0, 9.5), **_upit("AM", "softmax", 64))
+    st.add(2, COMPLETE, [1.0, 2.0, 3.0], _results(3.25, 4.5, 3.0, 4.0), **_upit("NPSM", "tanh", 64))
+    st.add(4, FAILED, [1.0], error=f"Traceback (most recent call last):\n  File x\nRuntimeError: exploded {XSS}\n",
+           **_upit("AM", "tanh", 64))
+    st.add(5, PRUNED, [0.5], **_upit("AM", "relu", 128))
+    st.add(6, RUNNING, [4.5], **_upit("NPSM", "relu", 128))
     return store
 
 
@@ -131,6 +169,35 @@ def _external(page: _Page) -> list[tuple[str, str, str]]:
             if k in keys and v.strip().lower().startswith(("http:", "https:", "//"))]
 
 
+def _parse(path: Path) -> tuple[str, _Page]:
+    text = path.read_text(encoding="utf-8")
+    page = _Page()
+    page.feed(text)
+    return text, page
+
+
+def _external(page: _Page) -> list[tuple[str, str, str]]:
+    """Attributes that would make a browser fetch (or link to) something off this machine."""
+    keys = ("src", "href", "xlink:href", "srcset", "data", "poster", "action")
+    return [(t, k, v) for t, a in page.tags for k, v in a.items()
+            if k in keys and v.strip().lower().startswith(("http:", "https:", "//"))]
+
+
+def _board(page: _Page) -> tuple[list[str], dict[int, tuple[dict, list[str]]], list[int]]:
+    """The leaderboard: first header row's texts, {trial: (tr attrs, cell texts)}, and the row order."""
+    rows = page.table_rows(id="leaderboard-table")
+    head = [t for _, t in rows[0][1]]
+    body = [(tr, cells) for tr, cells in rows if "data-trial" in tr]
+    return (head, {int(tr["data-trial"]): (tr, [t for _, t in cells]) for tr, cells in body},
+            [int(tr["data-trial"]) for tr, _ in body])
+
+
+def _mask_table(page: _Page, metric: str, family: str = "upit") -> dict[tuple[str, str], list[tuple[str, str]]]:
+    return {(tr["data-mask"], tr["data-activation"]): cells
+            for tr, cells in page.table_rows(**{"class": "masks", "data-family": family, "data-metric": metric})
+            if "data-mask" in tr}
+
+
 def test_report_is_one_offline_file_with_db_text_escaped(study_db: Store, tmp_path: Path) -> None:
     out = write_report(study_db, "rep", tmp_path / "deep" / "er" / "rep.html")
     assert out == tmp_path / "deep" / "er" / "rep.html" and out.is_file()
@@ -147,65 +214,147 @@ def test_report_is_one_offline_file_with_db_text_escaped(study_db: Store, tmp_pa
     assert XSS not in text and not any("alert(" in s for s in page.scripts if s not in bundles)
     assert "RuntimeError: exploded &lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in text
     assert "Traceback" not in text  # only the error's last line goes in the table
-    # Header: name, family, sampler and counts.
+    # Header: name, family, sampler, objective, the best trial and the counts.
     header = text[text.index("<header>"):text.index("</header>")]
-    for needle in ("rep", "upit", "grid", "<b>9</b> planned", "<b>5</b> finished", "<b>1</b> failed",
-                   "<b>1</b> pruned", "Code version", "Generated"):
+    for needle in ("rep", "upit", "random", "max valid SI-SNRi", "<b>9</b> planned", "<b>5</b> finished",
+                   "<b>1</b> failed", "<b>1</b> pruned", "<b>1</b> running", "Code version", "Generated"):
         assert needle in header, needle
+    assert '<dd data-field="Best trial">#1 ' in header  # trial 1 ends with the highest valid SI-SNRi
 
 
-def test_upit_table_has_published_and_our_numbers(study_db: Store, tmp_path: Path) -> None:
+def test_nav_links_and_section_ids_come_from_one_list(study_db: Store, tmp_path: Path) -> None:
     _, page = _parse(write_report(study_db, "rep", tmp_path / "rep.html"))
-    sdri = {(tr["data-mask"], tr["data-activation"]): cells for tr, cells in page.table_rows(**{"data-metric": "sdri"})
-            if "data-mask" in tr}
+    links = [a["href"][1:] for t, a in page.tags if t == "a" and a.get("href", "").startswith("#")]
+    ids = [a["id"] for t, a in page.tags if t == "section"]
+    assert links == ids == [s.id for s in SECTIONS]  # a uPIT study shows every section
+
+
+def test_mask_table_has_published_and_our_numbers(study_db: Store, tmp_path: Path) -> None:
+    _, page = _parse(write_report(study_db, "rep", tmp_path / "rep.html"))
+    sdri = _mask_table(page, "sdri")
+    # The rows are the values uPIT's mask knobs allow, in the family's order.
     assert len(sdri) == 12 and list(sdri)[:4] == [("AM", a) for a in ("softmax", "sigmoid", "relu", "tanh")]
     psm_relu = sdri[("PSM", "relu")]
-    assert [t for c, t in psm_relu if "pub" in c] == ["10.9", "10.8", "9.4", "9.4"]
+    assert [t for c, t in psm_relu if "pub" in c] == ["10.9", "10.8", "9.4", "9.4"]  # published uPIT-BLSTM
     assert [t for c, t in sdri[("AM", "softmax")] if "pub" in c] == ["10.4", "10.3", "9.0", "8.7"]
-    # Ours: trial 0 (best validation of the two PSM/relu trials), SDRi opt CC/OC, def CC/OC.
+    # Ours: trial 0 (best validation of the three PSM/relu trials), SDRi opt CC/OC, def CC/OC.
     assert [t for c, t in psm_relu if "ours" in c] == ["8.50", "8.00", "7.50", "7.00"]
     assert ("num dim", "#0") in psm_relu
     assert [t for c, t in sdri[("AM", "sigmoid")] if "ours" in c] == ["", "", "", ""]  # no trial: blank
-    si = {(tr["data-mask"], tr["data-activation"]): cells
-          for tr, cells in page.table_rows(**{"data-metric": "si_snri"}) if "data-mask" in tr}
+    si = _mask_table(page, "si_snri")
     assert [t for c, t in si[("AM", "softmax")] if "ours" in c] == ["9.75", "9.25", "9.00", "8.50"]
     assert not any("pub" in c for cells in si.values() for c, _ in cells)  # the paper has no SI-SNRi
 
 
-def test_leaderboard_sorted_by_closed_si_snri_incomplete_last(study_db: Store, tmp_path: Path) -> None:
+def test_leaderboard_ranked_by_the_objective_incomplete_last(study_db: Store, tmp_path: Path) -> None:
     text, page = _parse(write_report(study_db, "rep", tmp_path / "rep.html"))
-    rows = [(tr, cells) for tr, cells in page.table_rows(id="leaderboard-table") if "data-trial" in tr]
-    assert [int(tr["data-trial"]) for tr, _ in rows] == [1, 3, 0, 2, 7, 6, 5, 4]
-    texts = {int(tr["data-trial"]): [t for _, t in cells] for tr, cells in rows}
-    assert texts[1][:8] == ["1", "1", "upit", "AM", "softmax", "64", "1.23M", "9.75"]  # hidden_size was searched
-    assert texts[4][0] == "" and texts[7][0] == "5"  # only complete trials are ranked
-    assert "1m 05s" in texts[0] and "1.23M" in texts[0]
-    assert "num_layers" not in text.split('id="leaderboard-table"')[1].split("</thead>")[0]  # fixed: no column
+    head, board, order = _board(page)
+    # Complete trials by their last valid SI-SNRi (8.0, 5.5, 3.0, 2.5, 1.0), not by the test set
+    # (trial 3 has the higher test score than 0); then running, pruned, failed.
+    assert order == [1, 0, 2, 3, 7, 6, 5, 4]
+    assert board[1][0].get("data-tie") == "best"
+    assert head[:7] == ["Rank", "Trial", "Family", "Mask", "Activation", "hidden_size", "Params"]
+    assert board[1][1][:8] == ["1", "1", "upit", "AM", "softmax", "64", "1.23M", "9.75"]  # hidden_size was searched
+    assert board[4][1][0] == "" and board[7][1][0] == "5"  # only complete trials are ranked
+    assert "1m 05s" in board[0][1] and "1.23M" in board[0][1] and "5.50" in board[0][1]
+    thead = text.split('id="leaderboard-table"')[1].split("</thead>")[0]
+    assert "num_layers" not in thead and "rnn_type" not in thead  # fixed: no column
+    assert "objective, max" in thead and "opt." in thead
 
 
 def test_study_without_complete_trials_still_renders(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
-    sid = store.ensure_study("nothing-yet", _spec(3)).id
-    _add(store, sid, 0, "AM", "relu", 64, FAILED, [], error=XSS)
+    st = Study(store, UPIT_YAML.replace("study: rep", "study: nothing-yet"))
+    st.add(0, FAILED, [], error=XSS, **_upit("AM", "relu", 64))
     text, page = _parse(write_report(store, "nothing-yet", tmp_path / "e.html"))
     assert "No trial of this study has completed yet" in text
     assert XSS not in text and "&lt;script&gt;" in text
     assert text.count('class="plotly-graph-div"') == 2
-    assert [tr["data-trial"] for tr, _ in page.table_rows(id="leaderboard-table") if "data-trial" in tr] == ["0"]
+    assert _board(page)[2] == [0]
+    assert '<dd data-field="Best trial"><span class="dim">none yet' in text
     empty = Store(f"sqlite:///{tmp_path / 'none.db'}")
-    empty.ensure_study("no-trials", _spec(3))
+    Study(empty, UPIT_YAML.replace("study: rep", "study: no-trials"))
     assert "no trials yet" in write_report(empty, "no-trials", tmp_path / "n.html").read_text()
 
 
-def test_non_mask_family_has_no_optimal_columns_and_no_upit_table(tmp_path: Path) -> None:
+def test_non_mask_family_has_no_mask_columns_optimal_columns_or_mask_table(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'conv.db'}")
-    sid = store.ensure_study("conv", _spec(2, family="convtasnet")).id
-    rows = [r for r in _results(0, 0, 11.0, 11.5) if r["assignment"] == "default"]
-    _add(store, sid, 0, "-", "-", 64, COMPLETE, [9.0], rows, family="convtasnet")
+    st = Study(store, CONV_YAML)
+    st.add(0, COMPLETE, [9.0], _results(0, 0, 11.0, 11.5, optimal=False), N=16, activation="relu")
+    st.add(1, COMPLETE, [8.0], _results(0, 0, 10.0, 10.5, optimal=False), N=32, activation="sigmoid")
     text, page = _parse(write_report(store, "conv", tmp_path / "c.html"))
+    head, board, order = _board(page)
+    assert order == [0, 1]
+    assert head[:6] == ["Rank", "Trial", "Family", "N", "activation", "Params"]  # no Mask column
+    assert board[0][1][:7] == ["1", "0", "convtasnet", "16", "relu", "1.23M", "11.00"]
     assert "opt." not in text.split('id="leaderboard-table"')[1].split("</thead>")[0]
-    assert "11.00" in [t for tr, cells in page.table_rows(id="leaderboard-table") for _, t in cells]
-    assert 'data-metric="sdri"' not in text and "Kolbaek" not in text
+    assert 'class="masks"' not in text and "Kolbaek" not in text and "uPIT-BLSTM (WSJ0" not in text
+    sections = [a["id"] for t, a in page.tags if t == "section"]
+    links = [a["href"][1:] for t, a in page.tags if t == "a" and a.get("href", "").startswith("#")]
+    assert sections == links and "masks" not in sections
+
+
+def test_cross_family_study_gives_mask_columns_only_to_the_mask_family(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'cross.db'}")
+    st = Study(store, CROSS_YAML)
+    assert st.spec.family == "convtasnet+upit"
+    st.add(0, COMPLETE, [6.0], _results(7.0, 7.5, 6.0, 6.5), variant="blstm")
+    st.add(1, COMPLETE, [9.0], _results(0, 0, 11.0, 11.5, optimal=False), variant="tcn")
+    text, page = _parse(write_report(store, "cross", tmp_path / "x.html"))
+    head, board, order = _board(page)
+    assert order == [1, 0]
+    assert head[:7] == ["Rank", "Trial", "Family", "Mask", "Activation", "variant", "Params"]
+    assert board[0][1][2:6] == ["upit", "NPSM", "sigmoid", "blstm"]
+    assert board[1][1][2:6] == ["convtasnet", "", "", "tcn"]  # Conv-TasNet's activation is no mask knob
+    assert _mask_table(page, "sdri", "convtasnet") == {}
+    cell = _mask_table(page, "sdri")[("NPSM", "sigmoid")]
+    assert ("num dim", "#0") in cell and [t for c, t in cell if "ours" in c] == ["7.50", "7.00", "6.50", "6.00"]
+
+
+def test_best_follows_the_objective_direction(tmp_path: Path) -> None:
+    """``objective: {metric: train_loss, mode: min}``: the best trial has the lowest train loss,
+    though another has the highest validation and test scores."""
+    store = Store(f"sqlite:///{tmp_path / 'loss.db'}")
+    st = Study(store, UPIT_YAML.replace("study: rep", "study: lossy") + "objective: {metric: train_loss, mode: min}\n")
+    st.add(0, COMPLETE, [5.0, 9.0], _results(10, 11, 9, 10), losses=[0.9, 0.8], **_upit("PSM", "relu", 64))
+    st.add(1, COMPLETE, [2.0, 3.0], _results(6, 7, 5, 6), losses=[0.5, 0.2], **_upit("PSM", "relu", 128))
+    st.add(2, COMPLETE, [4.0, 6.0], _results(8, 9, 7, 8), losses=[0.6, 0.4], **_upit("AM", "relu", 64))
+    st.add(3, RUNNING, [1.0], losses=[0.1], **_upit("AM", "tanh", 64))  # lowest, but not complete
+    text, page = _parse(write_report(store, "lossy", tmp_path / "l.html"))
+    _, board, order = _board(page)
+    assert order == [1, 2, 0, 3]
+    assert board[1][0].get("data-tie") == "best" and board[1][1][0] == "1" and "0.2" in board[1][1]
+    header = text[text.index("<header>"):text.index("</header>")]
+    assert "min train loss" in header and '<dd data-field="Best trial">#1 ' in header
+    assert ("num dim", "#1") in _mask_table(page, "sdri")[("PSM", "relu")]  # not #0, the valid SI-SNRi best
+    thead = text.split('id="leaderboard-table"')[1].split("</thead>")[0]
+    assert 'data-epoch-metric="train_loss">train loss<br><span class="dim">objective, min' in thead
+
+
+def test_stored_objective_text_is_parsed_into_an_objective() -> None:
+    from sweep.objective import Objective
+    from sweep.report.study import parse_objective
+
+    assert parse_objective("max valid_si_snri") == Objective("valid_si_snri", "max")
+    assert parse_objective("train_loss min") == Objective("train_loss", "min")
+    assert parse_objective(None) == Objective()
+    for bad in ("max", "max min valid_si_snri", "max sdri"):
+        with pytest.raises(ValueError):
+            parse_objective(bad)
+
+
+def test_study_whose_stored_spec_no_longer_parses_still_renders(tmp_path: Path) -> None:
+    """A family parameter renamed since launch: the page says the stored spec no longer
+    validates and takes the parameter columns from the values the trials ran with."""
+    store = Store(f"sqlite:///{tmp_path / 'stale.db'}")
+    st = Study(store, UPIT_YAML, stored=UPIT_YAML.replace("hidden_size", "hidden_units"))
+    st.add(0, COMPLETE, [3.0], _results(8, 9, 7, 8), **_upit("PSM", "relu", 64))
+    st.add(1, COMPLETE, [2.0], _results(7, 8, 6, 7), **_upit("AM", "relu", 128))
+    text, page = _parse(write_report(store, "rep", tmp_path / "stale.html"))
+    assert "This spec no longer validates" in text and "hidden_units" in text
+    head, board, order = _board(page)
+    assert order == [0, 1] and head[:6] == ["Rank", "Trial", "Family", "Mask", "Activation", "hidden_size"]
+    assert board[1][1][3:6] == ["AM", "relu", "128"]
 
 
 def test_cli_report_writes_the_file(study_db: Store, tmp_path: Path, capsys) -> None:
@@ -261,30 +410,32 @@ def _with_utterances(results: list[dict], base: float, spread: list[float]) -> l
 
 def test_report_shows_confidence_intervals_ties_and_oracle_rows(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'sweep.db'}")
-    sid = store.ensure_study("rep", _spec(3)).id
+    st = Study(store, UPIT_YAML)
     spread = [-1.0, 0.5, 1.5, -0.5, 0.0, -0.5]  # mean 0, sample sd 0.894
-    _add(store, sid, 0, "PSM", "relu", 64, COMPLETE, [3.0], _with_utterances(_results(8, 9, 7, 8), 8.0, spread))
+    st.add(0, COMPLETE, [3.0], _with_utterances(_results(8, 9, 7, 8), 8.0, spread), **_upit("PSM", "relu", 64))
     near = [s + (0.1 if i % 2 else -0.15) for i, s in enumerate(spread)]  # 0.025 dB below: a tie
-    _add(store, sid, 1, "AM", "relu", 64, COMPLETE, [2.0], _with_utterances(_results(8, 9, 7, 8), 8.0, near))
-    _add(store, sid, 2, "NPSM", "relu", 64, COMPLETE, [1.0], _with_utterances(_results(5, 6, 4, 5), 5.0, spread))
-    root = str(tmp_path / "data")
-    store.set_study_data_root(sid, root)
+    st.add(1, COMPLETE, [2.0], _with_utterances(_results(8, 9, 7, 8), 8.0, near), **_upit("AM", "relu", 64))
+    st.add(2, COMPLETE, [1.0], _with_utterances(_results(5, 6, 4, 5), 5.0, spread), **_upit("NPSM", "relu", 64))
+    root = str(tmp_path / f"data{XSS}")  # a folder name is free text too
+    store.set_study_data_root(st.id, root)
     store.add_oracle([dict(dataset=root, condition=c, mask=m, n_utterances=10, sample_rate=8000, stft="256/64/256",
                            si_snri=v, si_snri_ci=0.4, sdri=v + 0.5, sdri_ci=0.5, sir=25.0, sar=18.0)
                       for c in ("closed", "open") for m, v in (("IRM", 12.0), ("IBM", 13.0), ("WFM", 13.5),
                                                                ("IPSM", 15.0))])
-    _, page = _parse(write_report(store, "rep", tmp_path / "rep.html"))
+    text, page = _parse(write_report(store, "rep", tmp_path / "rep.html"))
+    assert XSS not in text and "data&lt;script&gt;" in text
 
     board = {tr["data-trial"]: (tr, cells) for tr, cells in page.table_rows(id="leaderboard-table")
              if "data-trial" in tr}
     # mean ± t_{0.975,5} * sd / sqrt(6) = 2.570582 * 0.894427 / 2.449490 = 0.94 dB
     assert any(text == "8.00 ± 0.94" for _, text in board["0"][1])
-    assert board["0"][0].get("data-tie") == "best"
+    assert board["0"][0].get("data-tie") == "best"  # the best on validation
     assert board["1"][0].get("data-tie") == "tied"
     assert "data-tie" not in board["2"][0]
     assert any("tied" in text for _, text in board["1"][1])
+    assert any(text.startswith("worse") for _, text in board["2"][1])
 
-    sdri = page.table_rows(**{"class": "upit", "data-metric": "sdri"})
+    sdri = page.table_rows(**{"class": "masks", "data-metric": "sdri"})
     oracle = [(tr["data-oracle"], cells) for tr, cells in sdri if "data-oracle" in tr]
     assert [m for m, _ in oracle] == ["IPSM", "IRM", "IBM", "WFM"]  # the lecture's order: IPSM above IRM
     ipsm_cells = [t for c, t in oracle[0][1] if "oracle" in c]

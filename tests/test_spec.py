@@ -119,10 +119,33 @@ sampler: grid
 def test_variants_make_a_cross_family_grid_of_complete_parameter_sets(tmp_path):
     spec = load_spec(write(tmp_path, VARIANTS))
     assert spec.grid() == {"variant": ["small", "large"]} and spec.n_trials == 2
-    family, params = spec.model_of({"variant": "small", "train.epochs": 1})
-    assert family == "upit" and params["hidden_size"] == 32 and params["num_layers"] == 1
+    plan = spec.resolve_trial({"variant": "small", "train.epochs": 2})
+    params = plan.model_params
+    assert plan.family == "upit" and params["hidden_size"] == 32 and params["num_layers"] == 1
     assert params["rnn_type"] == "blstm"  # the rest comes from the cpu preset
-    assert spec.model_of({"variant": "large"})[1]["hidden_size"] == 128
+    assert plan.train.epochs == 2 and isinstance(plan.train.epochs, int)
+    assert spec.resolve_trial({"variant": "large"}).model_params["hidden_size"] == 128
+
+
+def test_a_trial_plan_is_complete_typed_and_seeded_by_its_replicate(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD))
+    plan = spec.resolve_trial({"mask_type": "PSM", "hidden_size": 64, "train.lr": 2e-3}, data_root="/data/x")
+    from sweep.models import get_family
+
+    assert set(plan.model_params) == set(get_family(spec.family).hyperparameters)  # every key, defaults filled
+    assert plan.train.lr == 2e-3 and plan.train.epochs == spec.train.epochs
+    assert plan.data_root == "/data/x" and plan.n_src == spec.n_src and plan.sample_rate == spec.dataset.sample_rate
+    replicas = load_spec(write(tmp_path, "study: r\nfamily: upit\nparams: {}\nn_trials: 3\nseed: 7\n"))
+    assert [replicas.resolve_trial({"replicate": i}).seed for i in range(3)] == [7, 8, 9]
+
+
+def test_the_objective_may_be_any_epoch_metric_and_defaults_to_its_natural_direction(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD + "objective: train_loss\n"))
+    assert (spec.objective.metric, spec.objective.mode) == ("train_loss", "min")
+    spec = load_spec(write(tmp_path, GOOD + "objective: {metric: valid_si_snri, mode: min}\n"))
+    assert spec.objective.mode == "min"
+    with pytest.raises(SpecError, match="unknown metric 'test_sdri'"):
+        load_spec(write(tmp_path, GOOD + "objective: test_sdri\n"))
 
 
 @pytest.mark.parametrize("old, new, line, key, words", [

@@ -1,4 +1,4 @@
-"""Specifications of sweep.stats: t confidence intervals and paired comparisons, by hand."""
+"""Specifications of sweep.scoring.stats: t confidence intervals and paired comparisons, by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sweep.stats import ALPHA, mean_ci, paired_t_test, ties_with_best
+from sweep.scoring.stats import ALPHA, mean_ci, paired_t_test, ties_with_best
 
 
 def test_confidence_interval_matches_a_hand_computation() -> None:
@@ -49,3 +49,28 @@ def test_ties_with_best_marks_only_trials_not_significantly_worse() -> None:
     assert out[1] is None  # the best (highest mean)
     assert out[0].p_value >= ALPHA  # a tie
     assert out[2].p_value < ALPHA and out[2].mean_diff == pytest.approx(1.0)
+
+
+def test_ties_with_best_follows_the_direction_it_is_given() -> None:
+    from sweep.objective import Objective
+
+    low = {f"u{i}": 1.0 + 0.1 * (i % 3) for i in range(10)}
+    high = {u: v + 2.0 for u, v in low.items()}
+    assert ties_with_best({0: low, 1: high})[1] is None  # default: higher is better
+    for mode in ("min", "minimize", Objective("train_loss", "min")):
+        out = ties_with_best({0: low, 1: high}, mode)
+        assert out[0] is None  # the lowest mean is the best
+        assert out[1].mean_diff == pytest.approx(-2.0) and out[1].p_value < ALPHA
+    assert ties_with_best({0: low, 1: high}, Objective("valid_si_snri", "max"))[1] is None
+    with pytest.raises(ValueError, match="mode"):
+        ties_with_best({0: low}, "lowest")
+
+
+def test_ties_with_best_accepts_a_best_chosen_elsewhere() -> None:
+    """The report picks the best on validation data; the test scores only say whether it is separable."""
+    low = {f"u{i}": 1.0 + 0.1 * (i % 3) for i in range(10)}
+    high = {u: v + 2.0 for u, v in low.items()}
+    out = ties_with_best({0: low, 1: high}, "max", best=0)
+    assert out[0] is None and out[1].mean_diff == pytest.approx(-2.0)  # trial 1 scored higher than the pick
+    assert ties_with_best({0: low, 1: high}, best=7) == {}  # the pick has no per-utterance scores
+    assert ties_with_best({}, "min") == {}

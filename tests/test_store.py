@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sweep.launch import spec_for_study
+from sweep.driver.launch import spec_for_study
 from sweep.spec import load_spec
 from sweep.store import Store
 from tests.test_spec import GOOD, write
@@ -43,23 +43,72 @@ def test_one_live_driver_per_study_and_a_dead_one_needs_no_unlock(tmp_path):
     import pytest
 
     from sweep.store import StudyBusy
+    from sweep.store.lease import beat, claim, release
 
     spec = load_spec(write(tmp_path, GOOD))
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     sid = store.ensure_study(spec.study, spec).id
     host = socket.gethostname()
     live = f"{host}:{os.getpid()}"  # this test process: certainly alive
-    store.claim_study(sid, live)
+    claim(store, sid, live)
     with pytest.raises(StudyBusy, match="being run by driver"):
-        store.claim_study(sid, f"{host}:1234567")
-    store.heartbeat(sid, live)
+        claim(store, sid, f"{host}:1234567")
+    assert beat(store, sid, live) and not beat(store, sid, "someone-else:1")
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # reaped: its pid no longer names a process
     dead_pid = gone.pid
-    store.release_study(sid, live)
-    store.claim_study(sid, f"{host}:{dead_pid}")
-    store.claim_study(sid, "elsewhere:42")  # its holder's process is gone: taking over needs no unlock
+    release(store, sid, live)
+    claim(store, sid, f"{host}:{dead_pid}")
+    claim(store, sid, "elsewhere:42")  # its holder's process is gone: taking over needs no unlock
     with pytest.raises(StudyBusy):  # a driver on another host is judged by its heartbeat only
-        store.claim_study(sid, "me:2")
-    store.claim_study(sid, "me:2", stale_s=0.0)  # a heartbeat older than stale_s no longer holds it
+        claim(store, sid, "me:2")
+    claim(store, sid, "me:2", stale_s=0.0)  # a heartbeat older than stale_s no longer holds it
+
+
+def test_the_lease_beats_in_the_background_from_the_moment_it_is_claimed(tmp_path):
+    import time
+
+    from sweep.store import Lease, StudyRow
+
+    spec = load_spec(write(tmp_path, GOOD))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    sid = store.ensure_study(spec.study, spec).id
+    with Lease(store, sid, "host:1", every_s=0.05) as lease:
+        first = store.study("tiny").heartbeat_at
+        time.sleep(0.3)  # no Tune loop runs here: only the lease's own thread can refresh it
+        assert store.study("tiny").heartbeat_at > first and not lease.lost.is_set()
+        with store.session() as s:  # another driver takes the study over
+            s.get(StudyRow, sid).driver = "other:2"
+            s.commit()
+        time.sleep(0.3)
+        assert lease.lost.is_set()
+    assert store.study("tiny").driver == "other:2"  # a lost lease is not released over its new holder
+
+
+def test_the_reproducibility_record_names_code_libraries_and_device(tmp_path):
+    import torch
+
+    spec = load_spec(write(tmp_path, GOOD))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    row = store.ensure_study(spec.study, spec)
+    store.trial_queued(row.id, 0, spec.resolve_trial({"mask_type": "AM", "hidden_size": 32, "train.lr": 1e-3}))
+    trial = store.trials(row.id)[0]
+    for r in (row, trial):
+        assert r.code_version.startswith("0.2.0") and r.code_dirty in (True, False)
+        assert r.torch_version == torch.__version__ and r.optuna_version and r.ray_version
+        assert r.device_name and r.device_name != "cpu"  # the CPU model, not the device type
+    assert trial.mask == "AM" and trial.activation == "sigmoid" and trial.params["num_layers"] >= 1
+
+
+def test_a_data_root_kept_in_json_by_older_releases_moves_into_its_column(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as c:
+        c.execute("create table sweep_study (id integer primary key, name varchar(200) unique, family varchar(64), "
+                  "spec_path text, spec_yaml text, sampler varchar(16), scheduler varchar(16), n_trials integer, "
+                  "seed integer, dataset text, objective varchar(64), created_at datetime, code_version varchar(64))")
+        c.execute("insert into sweep_study (name, family, spec_path, spec_yaml, sampler, scheduler, n_trials, seed, "
+                  "dataset, objective, code_version) values ('old', 'upit', 'x.yaml', 'study: old', 'tpe', 'none', "
+                  "3, 0, '{\"kind\": \"default\", \"data_root\": \"/data/c\"}', 'max valid_si_snri', '0.1.0')")
+    row = Store(f"sqlite:///{db}").study("old")
+    assert row.data_root == "/data/c" and "data_root" not in row.dataset

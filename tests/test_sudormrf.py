@@ -1,18 +1,15 @@
 """SuDoRM-RF and its U-ConvBlock: the paper preset's size against the published one, the
-block's multi-resolution path, padding for any length, 1 to 3 sources, and that a CPU-sized
-model learns."""
+block's multi-resolution path, padding to a multiple of 2^Q frames, and masks for 1 to 3
+sources. (Any length, the cpu preset's size and learning: test_family_contract.py.)"""
 
 from __future__ import annotations
-
 
 import pytest
 import torch
 
-import models
-import models.sudormrf  # noqa: F401  (registers the family even before models/__init__ imports it)
-from models.blocks.uconv import UConvBlock
-from models.sudormrf import SuDoRMRF
-from tests.signals import train_on_one_mixture, voice_and_noise
+from sweep import models
+from sweep.models.blocks.uconv import UConvBlock
+from sweep.models.sudormrf import SuDoRMRF
 
 SR = 8000
 CPU = models.get_family("sudormrf").presets["cpu"]
@@ -42,11 +39,6 @@ def test_paper_preset_size_is_pinned_and_near_the_published_one():
     # Only the mask layer depends on S: one (N + 1)-tap filter and a bias per source.
     three = models.build("sudormrf", fam.presets["paper"], n_src=3, sample_rate=SR)
     assert three.param_count() - ours == 513 + 1
-
-
-def test_cpu_preset_is_small():
-    n = models.build("sudormrf", CPU, n_src=2, sample_rate=SR).param_count()
-    assert 10_000 <= n <= 100_000
 
 
 # -- The U-ConvBlock ----------------------------------------------------------------------
@@ -91,16 +83,6 @@ def test_padding_gives_frames_a_multiple_of_2_to_the_q(length: int):
     assert fewer == 0 or (fewer - 1) * 10 + 21 < length
 
 
-@pytest.mark.parametrize("length", [1, 17, 4001])
-@pytest.mark.parametrize("n_src", [2, 3])
-def test_forward_returns_b_s_t_for_any_length(length: int, n_src: int):
-    torch.manual_seed(0)
-    model = models.build("sudormrf", CPU, n_src=n_src, sample_rate=SR)
-    out = model(torch.randn(2, length))
-    assert out.shape == (2, n_src, length)
-    assert torch.isfinite(out).all()
-
-
 @pytest.mark.parametrize("n_src", [1, 2, 3])
 def test_masks_partition_each_basis_among_the_sources(n_src: int):
     torch.manual_seed(0)
@@ -117,11 +99,3 @@ def test_odd_number_of_bases_works():
     model = models.build("sudormrf", {**CPU, "enc_num_basis": 63}, n_src=2, sample_rate=SR)
     assert model(torch.randn(1, 500)).shape == (1, 2, 500)
 
-
-def test_a_cpu_model_learns_to_separate_one_mixture():
-    """Overfit one 0.5 s mixture: above 10 dB SI-SNRi within 300 Adam steps (~70 needed)."""
-    torch.manual_seed(0)
-    model = models.build("sudormrf", CPU, n_src=2, sample_rate=SR)
-    mixture, sources = voice_and_noise()
-    best, step = train_on_one_mixture(model, mixture, sources, lr=2e-3, max_steps=300, every=10, target_db=10)
-    assert best > 10, f"SI-SNRi only {best:.1f} dB after {step} steps"

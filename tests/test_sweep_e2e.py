@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweep.launch import launch
+from sweep.driver.launch import launch
 from sweep.spec import parse_spec
 from sweep.store import Store
 from tests.conftest import tiny_spec
@@ -118,11 +118,22 @@ def test_a_cross_family_study_stores_each_variants_family_and_size(tmp_path, tin
         "  lstm-32: {family: upit, params: {rnn_type: lstm, num_layers: 1, hidden_size: 32}}\n"
         "  blstm-64: {family: upit, params: {rnn_type: blstm, num_layers: 1, hidden_size: 64}}\n"
         "train: {epochs: 1, segment_s: 0.5, batch_size: 4, max_eval_utterances: 2}\n"
+        "objective: {metric: train_loss, mode: min}\n"
         "sampler: grid\n")
-    spec, url, outcome, _ = run(tmp_path, text)
+    spec, url, outcome, printed = run(tmp_path, text)
     assert outcome.finished == 2
     store = Store(url)
     rows = {r.params["variant"]: r for r in store.trials(store.study("cross").id)}
+    # A minimised objective: Optuna, the outcome, the progress line and `sweep status` agree on the lowest loss.
+    losses = {r.number: r.objective_value for r in rows.values()}
+    ot = optuna.load_study(study_name="cross", storage=url)
+    assert ot.direction == optuna.study.StudyDirection.MINIMIZE
+    assert outcome.best == min(losses.values()) == pytest.approx(ot.best_value)
+    assert ot.best_trial.number == min(losses, key=losses.get)
+    assert f"best {min(losses.values()):.2f}" in printed.splitlines()[-1]
+    status = subprocess.run([str(Path(sys.executable).with_name("sweep")), "status", "cross", "--storage", url],
+                            capture_output=True, text=True, timeout=120)
+    assert f"best train loss {min(losses.values()):.2f} (trial {ot.best_trial.number}:" in status.stdout
     assert rows["lstm-32"].family == rows["blstm-64"].family == "upit"
     assert rows["lstm-32"].params["hidden_size"] == 32 and rows["blstm-64"].params["rnn_type"] == "blstm"
     assert rows["lstm-32"].param_count < rows["blstm-64"].param_count

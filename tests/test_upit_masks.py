@@ -1,4 +1,5 @@
-"""Mask targets, mask activations and (u)PIT losses on tensors small enough to check by hand.
+"""Mask targets, mask activations and (u)PIT losses on tensors small enough to check by hand,
+and the one permutation convention the losses share with sweep.scoring.metrics.
 
 Shapes follow the code: spectra ``[B, S, F, N]``; most cases are one utterance, two
 speakers, one frequency bin and two frames (``[1, 2, 1, 2]``).
@@ -11,8 +12,11 @@ import math
 import pytest
 import torch
 
-from models.blocks.masks import MaskHead, apply_activation, mask_target
-from models.blocks.pit import apply_permutation, frame_pit_loss, pairwise_mse, utterance_pit_loss
+from sweep.models.blocks import activations
+from sweep.models.blocks.losses import pit_neg_si_snr, si_snr_matrix
+from sweep.models.blocks.masks import SpectralMaskHead, mask_target
+from sweep.models.blocks.pit import apply_permutation, frame_pit_loss, pairwise_mse, utterance_pit_loss
+from sweep.scoring.metrics import best_permutation, pairwise_si_snr
 
 
 def spec(*frames: complex) -> torch.Tensor:
@@ -109,7 +113,7 @@ def test_upit_three_speakers_finds_the_cyclic_permutation() -> None:
     est = target[:, [2, 0, 1]]  # output 0 is reference 2, output 1 is reference 0, ...
     loss, perm = utterance_pit_loss(est, target)
     assert loss.item() == pytest.approx(0.0, abs=1e-7)
-    assert perm.tolist() == [[2, 0, 1]]
+    assert perm.tolist() == [[1, 2, 0]]  # reference 0 is in output 1, reference 1 in output 2, ...
     torch.testing.assert_close(apply_permutation(est, perm), target)
 
 
@@ -148,20 +152,21 @@ def test_losses_are_batch_means_and_differentiable() -> None:
 
 def test_activation_values_by_hand() -> None:
     logits = torch.tensor([0.0, math.log(3.0)]).view(1, 2, 1, 1)  # two speakers, one bin
-    torch.testing.assert_close(apply_activation(logits, "softmax").flatten(), torch.tensor([0.25, 0.75]))
-    torch.testing.assert_close(apply_activation(logits, "sigmoid").flatten(), torch.tensor([0.5, 0.75]))
+    torch.testing.assert_close(activations.get("softmax")(logits).flatten(), torch.tensor([0.25, 0.75]))
+    torch.testing.assert_close(activations.get("sigmoid")(logits).flatten(), torch.tensor([0.5, 0.75]))
     neg = torch.tensor([-2.0, 1.5]).view(1, 2, 1, 1)
-    torch.testing.assert_close(apply_activation(neg, "relu").flatten(), torch.tensor([0.0, 1.5]))
-    torch.testing.assert_close(apply_activation(neg, "tanh").flatten(), torch.tanh(torch.tensor([-2.0, 1.5])))
-    with pytest.raises(ValueError, match="softmax"):
-        apply_activation(neg, "gelu")
+    torch.testing.assert_close(activations.get("relu")(neg).flatten(), torch.tensor([0.0, 1.5]))
+    torch.testing.assert_close(activations.get("tanh")(neg).flatten(), torch.tanh(torch.tensor([-2.0, 1.5])))
+    assert activations.ACTIVATIONS == ("softmax", "sigmoid", "relu", "tanh")
+    with pytest.raises(ValueError, match=r"'gelu'; known: \['softmax', 'sigmoid', 'relu', 'tanh'\]"):
+        activations.get("gelu")
 
 
 @pytest.mark.parametrize("n_src", [2, 3])
 def test_mask_head_ranges(n_src: int) -> None:
     torch.manual_seed(0)
     h = 2.0 * torch.randn(2, 11, 16)  # [B, N, features]; large enough to exercise every range
-    masks = {act: MaskHead(16, 9, n_src, act)(h) for act in ("softmax", "sigmoid", "relu", "tanh")}
+    masks = {act: SpectralMaskHead(16, 9, n_src, act)(h) for act in activations.ACTIVATIONS}
     for m in masks.values():
         assert m.shape == (2, n_src, 9, 11)  # [B, S, F, N]
     torch.testing.assert_close(masks["softmax"].sum(dim=1), torch.ones(2, 9, 11))
@@ -169,3 +174,29 @@ def test_mask_head_ranges(n_src: int) -> None:
     assert ((masks["sigmoid"] > 0) & (masks["sigmoid"] < 1)).all()
     assert (masks["relu"] >= 0).all() and (masks["relu"] == 0).any() and (masks["relu"] > 1).any()
     assert ((masks["tanh"] > -1) & (masks["tanh"] < 1)).all() and (masks["tanh"] < 0).any()
+
+
+# -- One permutation convention ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_src", [2, 3])
+def test_losses_and_metrics_share_one_permutation_convention(n_src: int) -> None:
+    # perm[k] = the output assigned to reference k, everywhere: outputs[perm] are in reference order.
+    torch.manual_seed(n_src)
+    true = torch.randperm(n_src)  # output true[k] holds reference k
+    target = torch.rand(1, n_src, 5, 7)
+    est = torch.empty_like(target)
+    est[:, true] = target + 0.01 * torch.rand_like(target)
+    _, perm = utterance_pit_loss(est, target)
+    errors = pairwise_mse(est, target).mean(-1)[0]  # [S_out, S_ref]
+    assert perm[0].tolist() == true.tolist() == best_permutation(errors.T.numpy(), maximize=False).tolist()
+
+    ref = torch.randn(1, n_src, 800)
+    out = torch.empty_like(ref)
+    out[:, true] = ref + 0.1 * torch.randn_like(ref)
+    _, perm = pit_neg_si_snr(out, ref)
+    assert perm[0].tolist() == true.tolist() == best_permutation(pairwise_si_snr(out[0], ref[0])).tolist()
+    torch.testing.assert_close(apply_permutation(out, perm), out[:, true])
+    # The torch score matrix is laid out like the metric's: references in rows.
+    np_matrix = torch.from_numpy(pairwise_si_snr(out[0], ref[0])).float()
+    torch.testing.assert_close(si_snr_matrix(out, ref)[0], np_matrix, rtol=1e-4, atol=1e-4)

@@ -1,24 +1,15 @@
-"""Building blocks shared by the separator families (Encoder / Separator / Mask head / Decoder)."""
+"""Building blocks of the separator families (Encoder / Separator / Mask head / Decoder).
 
-from models.blocks.masks import ACTIVATIONS, MASK_TYPES, MaskHead, apply_activation, mask_target
-from models.blocks.pit import apply_permutation, frame_pit_loss, pairwise_mse, permutations, utterance_pit_loss
-from models.blocks.rnn import RNNStack
-from models.blocks.stft import ISTFTDecoder, STFTEncoder, sqrt_hann_window, stft_params
+Import from the submodules; this package re-exports nothing, so no block looks more shared
+than it is. Shared by several families:
 
-__all__ = [
-    "ACTIVATIONS",
-    "MASK_TYPES",
-    "ISTFTDecoder",
-    "MaskHead",
-    "RNNStack",
-    "STFTEncoder",
-    "apply_activation",
-    "apply_permutation",
-    "frame_pit_loss",
-    "mask_target",
-    "pairwise_mse",
-    "permutations",
-    "sqrt_hann_window",
-    "stft_params",
-    "utterance_pit_loss",
-]
+- :mod:`.activations`: mask non-linearities by name (every mask head);
+- :mod:`.norms`: gLN / cLN / chLN / BN by name (every channel norm);
+- :mod:`.dual_path`: chunking, overlap-add, the dual-path block and masker (DPRNN, DPTNet, SepFormer);
+- :mod:`.learned_filterbank`: bias-free conv encoder / transposed-conv decoder (DPRNN, DPTNet);
+- :mod:`.losses`: uPIT negative SI-SNR (every time-domain family);
+- :mod:`.pit`: permutations and the mask-domain (u)PIT losses (uPIT; ``permutations`` for all).
+
+Used by one family each: :mod:`.stft`, :mod:`.masks`, :mod:`.rnn` (uPIT), :mod:`.tcn`
+(Conv-TasNet), :mod:`.transformer` (SepFormer), :mod:`.uconv` (SuDoRM-RF).
+"""

@@ -1,5 +1,7 @@
-"""Learned analysis / synthesis filterbank of the TasNet line (TasNet, Conv-TasNet, DPRNN,
-DPTNet, ...): a strided 1-D convolution in, its transposed convolution out.
+"""Learned analysis / synthesis filterbank of DPRNN and DPTNet: a strided 1-D convolution in
+(ReLU optional), its transposed convolution out. Conv-TasNet, SepFormer and SuDoRM-RF build
+their pairs inline, each as its reference code does (Conv-TasNet: torchaudio's ``L/2`` edge
+padding and no ReLU; SuDoRM-RF: biases), and TasNet's gated encoder works on whole segments.
 
 Shapes follow :class:`models.masking.EncoderMaskerDecoder`, which pads the waveform so that
 ``(T' - L) % stride == 0``; then the decoder returns exactly ``T'`` samples:
@@ -31,7 +33,7 @@ class LearnedEncoder(nn.Module):
         N: number of filters (basis functions).
         L: filter length in samples.
         stride: hop in samples (default ``L // 2``).
-        relu: keep the coefficients non-negative (TasNet, DPRNN, DPTNet), so a mask in
+        relu: keep the coefficients non-negative (DPRNN, DPTNet), so a mask in
             ``[0, 1]`` can only remove energy from each basis coefficient.
 
     Shapes:

@@ -24,37 +24,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS = ("softmax", "sigmoid", "relu", "tanh")
+from . import activations
+
 MASK_TYPES = ("AM", "PSM", "NPSM")
 
 
-def apply_activation(logits: Tensor, activation: str) -> Tensor:
-    """Mask non-linearity on ``[B, S, F, N]`` logits.
-
-    ``softmax`` normalises across the speaker axis (masks sum to 1 in every bin, i.e. the
-    mixture energy is split, never created); ``sigmoid`` gives (0, 1); ``relu`` gives
-    [0, ∞) (can exceed 1, which the PSM target sometimes needs); ``tanh`` gives (−1, 1)
-    (the only one that can follow negative PSM targets).
-    """
-    if activation == "softmax":
-        return torch.softmax(logits, dim=1)
-    if activation == "sigmoid":
-        return torch.sigmoid(logits)
-    if activation == "relu":
-        return torch.relu(logits)
-    if activation == "tanh":
-        return torch.tanh(logits)
-    raise ValueError(f"unknown mask activation {activation!r}; known: {list(ACTIVATIONS)}")
-
-
-class MaskHead(nn.Module):
-    """Per-frame fully connected output layer: separator features -> one mask per speaker.
+class SpectralMaskHead(nn.Module):
+    """Per-frame fully connected output layer: separator features -> one T-F mask per speaker.
 
     Args:
         in_features: separator output size per frame (e.g. ``2 * hidden`` for a BLSTM).
         n_bins: frequency bins ``F``.
         n_src: speakers ``S``.
-        activation: one of :data:`ACTIVATIONS`.
+        activation: a name of :data:`models.blocks.activations.ACTIVATIONS` (``softmax`` is
+            taken across the speakers).
 
     Shapes:
         ``[B, N, in_features] -> [B, S, F, N]`` (real masks).
@@ -62,15 +45,14 @@ class MaskHead(nn.Module):
 
     def __init__(self, in_features: int, n_bins: int, n_src: int, activation: str) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown mask activation {activation!r}; known: {list(ACTIVATIONS)}")
         self.n_bins, self.n_src, self.activation = n_bins, n_src, activation
+        self.act = activations.get(activation)
         self.linear = nn.Linear(in_features, n_src * n_bins)
 
     def forward(self, h: Tensor) -> Tensor:
         batch, frames, _ = h.shape
         logits = self.linear(h).view(batch, frames, self.n_src, self.n_bins)
-        return apply_activation(logits.permute(0, 2, 3, 1), self.activation)
+        return self.act(logits.permute(0, 2, 3, 1))
 
     def extra_repr(self) -> str:
         return f"n_src={self.n_src}, n_bins={self.n_bins}, activation={self.activation!r}"

@@ -1,12 +1,22 @@
-"""Normalisations of the Conv-TasNet paper (Luo & Mesgarani 2019, section II-C), on ``[B, C, K]``.
+"""Normalisations of the Conv-TasNet paper (Luo & Mesgarani 2019, section II-C), on ``[B, C, K]``,
+looked up by name with :func:`get` (asteroid's ``norms.get``): every family builds its
+channel norms through it, so "gLN" means the same module everywhere.
 
 - gLN, global layer norm: statistics over channels *and* time; non-causal. Written as
-  ``GroupNorm(1, C, eps=1e-8)``, which is exactly torchaudio's Conv-TasNet gLN.
+  ``GroupNorm(1, C, eps=1e-8)``, which is exactly torchaudio's Conv-TasNet gLN, the reference
+  DPRNN's, SpeechBrain's SepFormer's and the SuDoRM-RF authors' ``GroupNorm(1, C)``. GroupNorm
+  takes any trailing shape, so the same module normalises ``[B, C, K, S]`` chunk tensors.
 - cLN, cumulative layer norm: statistics over channels and frames ``<= k`` only; causal.
-- cgLN / channel-wise LN: statistics over channels per frame; causal.
+- chLN, channel-wise layer norm: statistics over channels per frame; causal.
+- BN: batch norm; causal in eval mode (fixed statistics).
+
+Feature-last LayerNorms inside Transformer and LSTM stacks (``[batch, seq, D]``, per step) are
+plain ``nn.LayerNorm`` where they are used; they are not channel norms of this kind.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -47,14 +57,28 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x.transpose(1, 2)).transpose(1, 2)
 
 
-def make_norm(kind: str, channels: int) -> nn.Module:
-    """``'gLN'`` | ``'cLN'`` | ``'chLN'`` | ``'BN'`` on ``[B, C, K]``."""
-    if kind == "gLN":
-        return global_layer_norm(channels)
-    if kind == "cLN":
-        return CumulativeLayerNorm(channels)
-    if kind == "chLN":
-        return ChannelLayerNorm(channels)
-    if kind == "BN":
-        return nn.BatchNorm1d(channels)
-    raise ValueError(f"unknown norm {kind!r} (gLN, cLN, chLN, BN)")
+_REGISTRY: dict[str, Callable[[int], nn.Module]] = {
+    "gLN": global_layer_norm,
+    "cLN": CumulativeLayerNorm,
+    "chLN": ChannelLayerNorm,
+    "BN": nn.BatchNorm1d,
+}
+
+NORMS: tuple[str, ...] = tuple(_REGISTRY)
+"""Every norm name :func:`get` knows."""
+
+CAUSAL_NORMS: tuple[str, ...] = ("cLN", "chLN")
+"""Norms whose output at frame ``k`` depends on frames ``<= k`` only (BN too, in eval mode)."""
+
+
+def get(kind: str, channels: int) -> nn.Module:
+    """A fresh norm ``kind`` (one of :data:`NORMS`) over the ``channels`` of ``[B, C, K]``.
+
+    Raises:
+        ValueError: unknown ``kind``; the message lists :data:`NORMS`.
+    """
+    try:
+        make = _REGISTRY[kind]
+    except KeyError:
+        raise ValueError(f"unknown norm {kind!r}; known: {list(NORMS)}") from None
+    return make(channels)

@@ -1,8 +1,9 @@
 """Permutation invariant training: frame-level PIT (Yu et al.) and utterance-level uPIT.
 
-Permutation convention everywhere: ``perm[..., i] = j`` means *output stream* ``i`` is
-assigned to *reference* ``j``. :func:`apply_permutation` reorders outputs into reference
-order with it.
+Permutation convention, the same as :mod:`sweep.scoring.metrics` and
+:func:`models.blocks.losses.pit_neg_si_snr`: ``perm[..., k] = i`` means *output stream* ``i``
+is assigned to *reference* ``k``, so indexing the outputs with ``perm`` puts them in reference
+order (:func:`apply_permutation` is that gather).
 
 Both losses are the squared magnitude error of Kolbaek et al. (2017),
 normalised by the number of T-F bins and speakers ``F · N · S`` per utterance, then
@@ -46,12 +47,12 @@ def pairwise_mse(est: Tensor, target: Tensor) -> Tensor:
 
 
 def _permutation_costs(pairwise: Tensor) -> tuple[Tensor, Tensor]:
-    """``[B, S, S, N]`` -> (``[B, P, N]`` per-frame error summed over speakers, ``[P, S]`` perms)."""
+    """``[B, S_out, S_ref, N]`` -> (``[B, P, N]`` per-frame error summed over speakers, ``[P, S]`` perms)."""
     n_src = pairwise.shape[1]
     perms = permutations(n_src, pairwise.device)
-    outputs = torch.arange(n_src, device=pairwise.device).expand_as(perms)
-    # pairwise[:, outputs, perms] is [B, P, S, N]: error of output i against reference perm[p, i].
-    return pairwise[:, outputs, perms].sum(dim=2), perms
+    references = torch.arange(n_src, device=pairwise.device).expand_as(perms)
+    # pairwise[:, perms, references] is [B, P, S, N]: error of output perm[p, k] against reference k.
+    return pairwise[:, perms, references].sum(dim=2), perms
 
 
 def utterance_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -62,7 +63,8 @@ def utterance_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
     Returns:
         ``(loss, perm)``: 0-dim loss (mean over the batch of ``min_π Σ_{s,f,n} err / (F N S)``)
-        and ``perm`` ``[B, S]``, the chosen permutation per utterance.
+        and ``perm`` ``[B, S]``, the chosen permutation per utterance (``perm[b, k]``: the
+        output assigned to reference ``k``).
     """
     costs, perms = _permutation_costs(pairwise_mse(est, target))  # [B, P, N]
     n_src, n_frames = est.shape[1], est.shape[-1]
@@ -81,7 +83,8 @@ def frame_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
     Returns:
         ``(loss, perm)``: 0-dim loss (mean over the batch of ``Σ_n min_π Σ_{s,f} err / (F N S)``)
-        and ``perm`` ``[B, N, S]``, the chosen permutation per frame.
+        and ``perm`` ``[B, N, S]``, the chosen permutation per frame (``perm[b, n, k]``: the
+        output assigned to reference ``k`` in frame ``n``).
     """
     costs, perms = _permutation_costs(pairwise_mse(est, target))  # [B, P, N]
     n_src, n_frames = est.shape[1], est.shape[-1]
@@ -98,14 +101,13 @@ def apply_permutation(x: Tensor, perm: Tensor) -> Tensor:
             by :func:`utterance_pit_loss` / :func:`frame_pit_loss`.
 
     Returns:
-        Same shape as ``x``; ``out[b, perm[b, i]] = x[b, i]`` (per frame for ``[B, N, S]``).
+        Same shape as ``x``; ``out[b, k] = x[b, perm[b, k]]`` (per frame for ``[B, N, S]``).
     """
-    inverse = perm.argsort(dim=-1)  # inverse[..., j] = the output assigned to reference j
     if perm.dim() == 2:
-        index = inverse.view(*inverse.shape, *([1] * (x.dim() - 2))).expand_as(x)
+        index = perm.view(*perm.shape, *([1] * (x.dim() - 2))).expand_as(x)
         return x.gather(1, index)
     if perm.dim() == 3:
-        index = inverse.transpose(1, 2)  # [B, S, N]
+        index = perm.transpose(1, 2)  # [B, S, N]
         index = index.view(index.shape[0], index.shape[1], *([1] * (x.dim() - 3)), index.shape[2])
         return x.gather(1, index.expand_as(x))
     raise ValueError(f"perm must be [B, S] or [B, N, S], got shape {tuple(perm.shape)}")

@@ -11,8 +11,8 @@ section II-C, Fig. 1(b)-(c)), on encoder features ``[B, N, K]``.
 The sum of the skip outputs is the TCN's output; the mask head (PReLU, 1x1 conv to S*N,
 activation) lives with the family (:mod:`models.convtasnet`). Module layout and padding follow
 ``torchaudio.models.conv_tasnet`` so that its weights load one-to-one (see
-:func:`models.convtasnet.load_torchaudio_weights`); in particular the *last* block has no
-residual conv, because its residual output would never be used.
+:func:`models.convtasnet_torchaudio.load_torchaudio_weights`); in particular the *last* block
+has no residual conv, because its residual output would never be used.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from models.blocks.norms import make_norm
-
-CAUSAL_NORMS = ("cLN",)
+from . import norms
 
 
 class DepthwiseConv(nn.Module):
@@ -68,10 +66,10 @@ class ConvBlock(nn.Module):
         self.conv_layers = nn.Sequential(
             nn.Conv1d(B, H, 1),
             nn.PReLU(),
-            make_norm(norm, H),
+            norms.get(norm, H),
             DepthwiseConv(H, P, dilation, causal),
             nn.PReLU(),
-            make_norm(norm, H),
+            norms.get(norm, H),
         )
         self.res_out = nn.Conv1d(H, B, 1) if residual else None
         self.skip_out = nn.Conv1d(H, Sc, 1)
@@ -107,7 +105,7 @@ class TCN(nn.Module):
         if min(N, B, H, P, X, R, Sc) < 1:
             raise ValueError(f"TCN sizes must be positive, got N={N} B={B} H={H} P={P} X={X} R={R} Sc={Sc}")
         self.causal, self.norm = causal, norm
-        self.input_norm = make_norm(norm, N)
+        self.input_norm = norms.get(norm, N)
         self.input_conv = nn.Conv1d(N, B, 1)
         self.conv_layers = nn.ModuleList(
             ConvBlock(B, H, P, Sc, 2**x, norm, causal, residual=not (r == R - 1 and x == X - 1))
@@ -120,7 +118,7 @@ class TCN(nn.Module):
     @property
     def is_causal(self) -> bool:
         """Whether output frame ``k`` depends on input frames ``<= k`` only (in eval mode)."""
-        return self.causal and self.norm in (*CAUSAL_NORMS, "BN")
+        return self.causal and self.norm in (*norms.CAUSAL_NORMS, "BN")
 
     def forward(self, x: Tensor) -> Tensor:
         feats = self.input_conv(self.input_norm(x))

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from . import norms
 
-def _gln(channels: int) -> nn.GroupNorm:
+
+def _gln(channels: int) -> nn.Module:
     """Global layer norm over channels and time of ``[B, C, K]`` (the authors' GroupNorm(1, C))."""
-    return nn.GroupNorm(1, channels, eps=1e-8)
+    return norms.get("gLN", channels)
 
 
 def _depthwise(channels: int, stride: int) -> nn.Sequential:

@@ -1,30 +1,16 @@
-"""Datasets: the wsj0-2mix-layout loader, the embedded synthetic default corpus, LibriMix,
-folders of speakers with dynamic mixing, and the checks that run before any training.
+"""Datasets: every ``dataset.kind`` ends up as a folder in the wsj0-2mix layout that trials read.
 
-Names are re-exported lazily so that ``import sweep.data.synth`` (the CLI's data build) does
-not pay for importing torch.
+- ``registry``: :class:`DatasetKind` and ``register``; ``kinds``: the import line of every kind;
+  ``kind_default`` / ``kind_wsj0mix`` / ``kind_librimix`` / ``kind_speakers``: the kinds.
+- ``spec``: the spec's ``dataset:`` section (``DatasetSpec``, one field per key of every kind).
+- ``check``: the checks before anything trains (``DataPlan``); ``prepare``: the prepared roots
+  and ``make_datasets`` for a trial; ``cache``: where corpora live, for the driver and the CLI.
+- Readers and writers: ``wsj0mix`` (the layout's torch Dataset and test conditions),
+  ``librimix`` (metadata CSVs), ``speakers`` (folders of recordings), ``synth`` (the embedded
+  default corpus), ``mixing`` (levels, the mixing recipe, fixed sets) and ``dynamic`` (dynamic
+  mixing).
+- ``constants``: split names and folders, levels, default sizes, random-stream tags.
+
+Import the submodules; this package re-exports nothing, so ``import sweep.data.synth`` (the
+CLI's data build) does not pay for importing torch.
 """
-
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
-_EXPORTS = {
-    "Wsj0MixDataset": "sweep.data.wsj0mix",
-    "test_conditions": "sweep.data.wsj0mix",
-    "split_folders": "sweep.data.wsj0mix",
-    "make_default_dataset": "sweep.data.synth",
-    "check_dataset": "sweep.data.check",
-    "DataError": "sweep.data.check",
-    "prepare_dataset": "sweep.data.prepare",
-    "make_datasets": "sweep.data.prepare",
-    "DynamicMixDataset": "sweep.data.dynamic",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

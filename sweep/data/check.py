@@ -1,12 +1,13 @@
 """Check a dataset before anything trains: ``sweep data check SPEC`` and the first step of
 ``sweep launch``.
 
-:func:`check_dataset` reads every file header of the corpus a spec names and either returns a
+:func:`check_dataset` hands the corpus a spec names to its kind's ``check`` (see
+:mod:`sweep.data.registry`), which reads every file header and either returns a
 :class:`DataPlan` (what a study would see: mixtures per split, hours, speakers, sample rates,
 length percentiles) or raises :class:`DataError` with the offending path first, for a missing
 folder, mixture/source lists that disagree, a sample rate that differs while
 ``dataset.resample`` is off, an empty, unreadable or multi-channel file, or a speaker with too
-few utterances to split.
+few utterances to split. The checks the kinds share are here.
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ import csv
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sweep.audio import audio_info
-from sweep.data.librimix import SUBSETS, MixRecord, hold_out, read_metadata, speaker_of
-from sweep.data.speakers import Utterance, scan_audio, scan_speakers, split_speakers
-from sweep.spec import DatasetSpec
+from sweep.data.librimix import MixRecord, speaker_of
+from sweep.data.registry import get_kind
+from sweep.data.speakers import Utterance
 
-__all__ = ["DataError", "DataPlan", "SplitInfo", "check_dataset", "wsj0mix_records", "WSJ0_SPLITS"]
+if TYPE_CHECKING:  # pragma: no cover
+    from sweep.data.spec import DatasetSpec
 
-WSJ0_SPLITS = {"train": "tr", "valid": "cv", "open": "tt"}  # closed: tt_closed, else cv
+__all__ = ["DataError", "DataPlan", "SplitInfo", "check_dataset", "checked_file", "check_records",
+           "mixture_names", "wsj0mix_records", "wsj0mix_speakers"]
 
 
 class DataError(ValueError):
@@ -74,7 +78,8 @@ class DataPlan:
         head = f"dataset {ds.kind}: {self.root}, {self.n_src} speakers per mixture, {ds.sample_rate} Hz"
         if self.needs_resampling:
             head += " (files resampled on load)"
-        lines = [head] + [s.line(ds.kind == "speakers" and s.name == "train") for s in self.splits.values()]
+        dynamic = get_kind(ds.kind).dynamic_default  # its training mixtures are made on the fly
+        lines = [head] + [s.line(dynamic and s.name == "train") for s in self.splits.values()]
         if self.noise:
             lines.append(f"  noise   {len(self.noise)} recordings at SNR {ds.noise_snr_db[0]:g}..{ds.noise_snr_db[1]:g} dB")
         if self.source:
@@ -84,26 +89,22 @@ class DataPlan:
 
 def check_dataset(ds: DatasetSpec, n_src: int) -> DataPlan:
     """Validate the corpus ``ds`` names for ``n_src``-speaker mixtures; see the module doc."""
-    if ds.kind == "default":
-        raise DataError("the embedded default corpus is generated (and checked) by `sweep data make`")
+    kind = get_kind(ds.kind)
+    if kind.generated:
+        raise DataError(f"the {ds.kind} corpus is generated (and checked) when it is built, by "
+                        "`sweep data make` or the first launch")
     root = Path(ds.root or "").expanduser()
     if not root.exists():
         raise DataError(f"{root}: missing folder (dataset.root)")
     try:
-        if ds.kind == "wsj0mix":
-            plan = _wsj0mix(ds, root, n_src)
-        elif ds.kind == "librimix":
-            plan = _librimix(ds, root, n_src)
-        else:
-            plan = _speakers(ds, root, n_src)
+        return kind.check(ds, root, n_src)
     except DataError:
         raise
     except ValueError as exc:  # from the readers: already "path: problem"
         raise DataError(str(exc)) from None
-    return plan
 
 
-def _info(path: Path, ds: DatasetSpec) -> tuple[int, int]:
+def checked_file(path: Path, ds: DatasetSpec) -> tuple[int, int]:
     """``(rate, frames)`` of a file that must be a non-empty mono file at a usable rate."""
     rate, ch, frames = audio_info(path)
     if ch != 1:
@@ -116,11 +117,12 @@ def _info(path: Path, ds: DatasetSpec) -> tuple[int, int]:
     return rate, frames
 
 
-def _check_records(split: SplitInfo, ds: DatasetSpec) -> None:
+def check_records(split: SplitInfo, ds: DatasetSpec) -> None:
+    """Every record of ``split`` readable, at a usable rate, sources as long as their mixture."""
     for r in split.records:
-        rate, frames = _info(r.mix, ds)
+        rate, frames = checked_file(r.mix, ds)
         for src in r.sources:
-            srate, sframes = _info(src, ds)
+            srate, sframes = checked_file(src, ds)
             if (srate, sframes) != (rate, frames):
                 raise DataError(f"{src}: {sframes} samples at {srate} Hz but its mixture {r.mix.name} "
                                 f"has {frames} at {rate} Hz")
@@ -128,10 +130,15 @@ def _check_records(split: SplitInfo, ds: DatasetSpec) -> None:
         split.rates.add(rate)
 
 
-def wsj0mix_records(folder: Path, n_src: int) -> list[MixRecord]:
-    """``folder/{mix,s1..sS}/*.wav`` as records; raises on missing folders or differing lists."""
+def mixture_names(folder: Path, n_src: int) -> list[str]:
+    """The ``.wav`` names of ``folder/mix``, which ``folder/s1`` .. ``s{n_src}`` must all hold too.
+
+    Raises:
+        DataError: starting with the missing folder, or with the file one of them lacks or has extra.
+    """
     if not folder.is_dir():
-        raise DataError(f"{folder}: missing folder (a wsj0-mix root holds tr/, cv/, tt/)")
+        raise DataError(f"{folder}: missing folder (a wsj0-mix root holds tr/, cv/, tt/, each with mix/ "
+                        f"and s1/..s{n_src}/)")
     names = {}
     for sub in ["mix"] + [f"s{k}" for k in range(1, n_src + 1)]:
         if not (folder / sub).is_dir():
@@ -143,10 +150,14 @@ def wsj0mix_records(folder: Path, n_src: int) -> list[MixRecord]:
         if listed != names["mix"]:
             bad = min(set(listed) ^ set(names["mix"]))
             where = f"mix/ but not {sub}/" if bad in names["mix"] else f"{sub}/ but not mix/"
-            raise DataError(f"{folder / (sub if bad in listed else 'mix') / bad}: in {where}; "
-                            f"{sub}/ and mix/ must hold the same file names")
+            raise DataError(f"{folder / sub / bad}: in {where}; {sub}/ and mix/ must hold the same file names")
+    return names["mix"]
+
+
+def wsj0mix_records(folder: Path, n_src: int) -> list[MixRecord]:
+    """``folder/{mix,s1..sS}/*.wav`` as records (see :func:`mixture_names`)."""
     return [MixRecord(n[:-4], folder / "mix" / n, tuple(folder / f"s{k}" / n for k in range(1, n_src + 1)))
-            for n in names["mix"]]
+            for n in mixture_names(folder, n_src)]
 
 
 def wsj0mix_speakers(folder: Path, records: list[MixRecord], n_src: int) -> dict[str, list[str]]:
@@ -164,62 +175,3 @@ def wsj0mix_speakers(folder: Path, records: list[MixRecord], n_src: int) -> dict
         ids = parts[0::2][:n_src] if len(parts) >= 2 * n_src else [f"{r.name}#{k}" for k in range(n_src)]
         out[r.name] = [speaker_of(u) if "-" in u else u[:3] for u in ids]
     return out
-
-
-def _wsj0mix(ds: DatasetSpec, root: Path, n_src: int) -> DataPlan:
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder (dataset.root)")
-    folders = {name: root / sub for name, sub in WSJ0_SPLITS.items()}
-    closed = root / "tt_closed"
-    folders["closed"] = closed if closed.is_dir() else root / "cv"
-    splits = {}
-    for name in ("train", "valid", "closed", "open"):
-        recs = wsj0mix_records(folders[name], n_src)
-        split = SplitInfo(name, records=recs)
-        _check_records(split, ds)
-        split.speakers = {s for spk in wsj0mix_speakers(folders[name], recs, n_src).values() for s in spk}
-        splits[name] = split
-    return DataPlan(ds, n_src, root.resolve(), splits,
-                    source="" if closed.is_dir() else "cv, as in the uPIT paper (no tt_closed)")
-
-
-def _librimix(ds: DatasetSpec, root: Path, n_src: int) -> DataPlan:
-    subsets = {**SUBSETS, "train": ds.subset}
-    recs = {name: read_metadata(root, sub, ds.mixture, n_src) for name, sub in subsets.items()}
-    recs["train"], recs["closed"] = hold_out(recs["train"], ds.n_test, ds.seed)
-    splits = {}
-    for name in ("train", "valid", "closed", "open"):
-        split = SplitInfo(name, records=recs[name])
-        _check_records(split, ds)
-        split.speakers = {speaker_of(u) for r in recs[name] for u in r.name.split("_")[:n_src]}
-        splits[name] = split
-    return DataPlan(ds, n_src, root.resolve(), splits,
-                    source=f"{len(recs['closed'])} mixtures held out of {ds.subset}")
-
-
-def _speakers(ds: DatasetSpec, root: Path, n_src: int) -> DataPlan:
-    utts = scan_speakers(root)
-    if not utts:
-        raise DataError(f"{root}: no .wav or .flac files")
-    checked = []
-    for u in utts:
-        rate, frames = _info(Path(u.path), ds)
-        checked.append(dataclasses.replace(u, frames=frames, rate=rate))
-    parts = split_speakers(checked, ds.seed, ds.unseen_speakers, ds.min_utterances, n_src)
-    counts = {"train": ds.n_train, "valid": ds.n_valid, "closed": ds.n_test, "open": ds.n_test}
-    splits = {}
-    for name, mine in parts.items():
-        splits[name] = SplitInfo(name, utterances=mine, seconds=[u.frames / u.rate for u in mine],
-                                 rates={u.rate for u in mine}, speakers={u.speaker for u in mine},
-                                 mixtures=counts[name])
-    noise = []
-    if ds.noise:
-        folder = Path(ds.noise).expanduser()
-        if not folder.is_dir():
-            raise DataError(f"{folder}: missing folder (dataset.noise)")
-        for p in scan_audio(folder):
-            rate, frames = _info(p, ds)
-            noise.append(Utterance(str(p), "noise", frames, rate))
-        if not noise:
-            raise DataError(f"{folder}: no .wav or .flac files (dataset.noise)")
-    return DataPlan(ds, n_src, root.resolve(), splits, noise)

@@ -22,11 +22,14 @@ import csv
 import dataclasses
 from pathlib import Path
 
-import numpy as np
+from sweep.data.constants import Stream, stream
 
-__all__ = ["MixRecord", "read_metadata", "metadata_path", "speaker_of", "SUBSETS"]
+__all__ = ["MixRecord", "read_metadata", "metadata_path", "speaker_of", "hold_out", "SUBSETS", "TRAIN_SUBSETS",
+           "MIXTURES"]
 
-SUBSETS = {"train": None, "valid": "dev", "open": "test"}  # train: the spec's subset
+SUBSETS = {"valid": "dev", "open": "test"}  # LibriMix's subset of each split; training: the spec's
+TRAIN_SUBSETS = ("train-100", "train-360")
+MIXTURES = ("clean", "both")  # mix_clean, or mix_both (speech + WHAM! noise)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +93,7 @@ def read_metadata(root: str | Path, subset: str, mixture: str, n_src: int) -> li
 def hold_out(records: list[MixRecord], n: int, seed: int) -> tuple[list[MixRecord], list[MixRecord]]:
     """``(train, closed)``: ``n`` records (at most a quarter) chosen by ``seed`` for the closed set."""
     n = min(n, len(records) // 4)
-    rng = np.random.default_rng([seed, 12])
+    rng = stream(seed, Stream.HOLD_OUT)
     pick = set(int(i) for i in rng.permutation(len(records))[:n])
     return ([r for i, r in enumerate(records) if i not in pick],
             [r for i, r in enumerate(records) if i in pick])

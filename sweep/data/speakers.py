@@ -18,13 +18,11 @@ import dataclasses
 import os
 from pathlib import Path
 
-import numpy as np
-
 from sweep.audio import AUDIO_SUFFIXES
+from sweep.data.constants import SPLITS, Stream, stream
 
-__all__ = ["Utterance", "scan_speakers", "scan_audio", "split_speakers", "SPLIT_NAMES"]
+__all__ = ["Utterance", "scan_speakers", "scan_audio", "split_speakers", "read_pool", "write_pool"]
 
-SPLIT_NAMES = ("train", "valid", "closed", "open")
 HELD_OUT_FRACTION = 0.1  # of each seen speaker's utterances, for validation and again for closed test
 
 
@@ -112,10 +110,10 @@ def split_speakers(utts: list[Utterance], seed: int, unseen_fraction: float, min
     if len(speakers) - n_unseen < n_src:
         raise ValueError(f"{Path(utts[0].path).parent if utts else '?'}: {len(speakers)} speaker(s); "
                          f"{n_src}-speaker mixtures need at least {n_src} seen and {n_src} unseen ones")
-    rng = np.random.default_rng([seed, 11])
+    rng = stream(seed, Stream.SPEAKER_SPLIT)
     order = [speakers[int(i)] for i in rng.permutation(len(speakers))]
     unseen = set(order[:n_unseen])
-    out: dict[str, list[Utterance]] = {k: [] for k in SPLIT_NAMES}
+    out: dict[str, list[Utterance]] = {k: [] for k in SPLITS}
     for spk in speakers:
         mine = by_spk[spk]
         if spk in unseen:
@@ -127,3 +125,17 @@ def split_speakers(utts: list[Utterance], seed: int, unseen_fraction: float, min
         out["closed"] += [mine[int(i)] for i in idx[k:2 * k]]
         out["train"] += [mine[int(i)] for i in idx[2 * k:]]
     return out
+
+
+def write_pool(path: Path, utts: list[Utterance]) -> None:
+    """``utts`` as a CSV of ``path,speaker,frames,rate`` (the prepared root's pools)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["path", "speaker", "frames", "rate"])
+        w.writerows([u.path, u.speaker, u.frames, u.rate] for u in utts)
+
+
+def read_pool(path: Path) -> list[Utterance]:
+    """The utterances :func:`write_pool` wrote."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [Utterance(r["path"], r["speaker"], int(r["frames"]), int(r["rate"])) for r in csv.DictReader(f)]

@@ -14,49 +14,46 @@ plus ``mixtures.csv`` and ``utterances.csv`` per split and a top-level ``manifes
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import math
 import os
-import shutil
 import re
+import shutil
 import subprocess
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sweep.audio import read_wav, to_pcm16, write_wav
+from sweep.audio import read_wav, resample, to_pcm16, write_wav
+from sweep.data.cache import file_lock
+from sweep.data import constants
+from sweep.data.constants import (CONDITIONS, FOLDER, FOLDERS, LEVEL_DBFS, N_TEST, N_TRAIN, N_VALID, PEAK,
+                                  REL_LEVEL_DB, ProgressFn, Stream, stream)
+from sweep.data.mixing import active_level, frame_energy
 
-__all__ = ["make_default_dataset", "make_speakers", "split_speakers", "Speaker", "active_level",
+__all__ = ["make_default_dataset", "make_speakers", "split_voices", "Speaker", "active_level",
            "mix_pair", "SPLITS", "SAMPLE_RATE", "VERSION"]
 
 GENERATOR = "sweep.data.synth"
 VERSION = 1  # bump whenever the bytes produced for a given seed would change
 SAMPLE_RATE = 8000  # Hz, the wsj0-2mix "wav8k" rate
-SPLITS = ("tr", "cv", "tt_closed", "tt")
-_SPLIT_LETTER = {"tr": "t", "cv": "v", "tt_closed": "c", "tt": "o"}  # in utterance ids
+SPLITS = FOLDERS  # ("tr", "cv", "tt_closed", "tt"): the corpus's folders
+_SPLIT_LETTER = {FOLDER[s]: s[0] for s in constants.SPLITS}  # in utterance ids: t, v, c, o
 # wsj0-2mix reuses each training utterance in several mixtures; 0.5 utterances per mixture
 # slot (each utterance in ~2 mixtures) keeps some reuse and halves the synthesis time.
 UTTERANCES_PER_SLOT = 0.5
-MAX_REL_LEVEL_DB = 5.0  # relative level of s1 over s2 drawn in [0, 5] dB, as in wsj0-2mix
-PEAK = 0.9  # joint scaling target of the wsj0-2mix scripts
-TARGET_LEVEL_DBFS = -25.0  # active level of each stored utterance before mixing
 UNSEEN_FRACTION = 0.25  # of the speakers, kept out of tr/cv/tt_closed for the open condition
 MIN_WORDS, MAX_WORDS = 6, 14
-
-ProgressFn = Callable[[str, int, int], None]
 
 
 def make_default_dataset(
     root: Path,
     seed: int = 0,
-    n_train: int = 2000,
-    n_valid: int = 200,
-    n_test: int = 150,
+    n_train: int = N_TRAIN,
+    n_valid: int = N_VALID,
+    n_test: int = N_TEST,
     progress: ProgressFn | None = None,
     workers: int = 2,
 ) -> Path:
@@ -82,7 +79,7 @@ def make_default_dataset(
         ValueError: bad sizes, or ``root`` holds something that is not a corpus from here.
     """
     root = Path(root)
-    sizes = {"tr": n_train, "cv": n_valid, "tt_closed": n_test, "tt": n_test}
+    sizes = dict(zip(SPLITS, (n_train, n_valid, n_test, n_test)))
     if any(int(n) != n or n < 1 for n in sizes.values()):
         raise ValueError(f"dataset sizes must be positive integers, got {sizes}")
     key = {"generator": GENERATOR, "version": VERSION, "seed": int(seed),
@@ -90,7 +87,7 @@ def make_default_dataset(
     if _matches(root, key):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(root.parent / f".{root.name}.lock"):
+    with file_lock(root.parent / f".{root.name}.lock"):
         if _matches(root, key):  # another process finished it while we waited
             return root
         if root.exists() and any(root.iterdir()) and _manifest(root).get("generator") != GENERATOR:
@@ -153,7 +150,7 @@ class Speaker:
 
 def make_speakers(seed: int) -> list[Speaker]:
     """The 40 speakers (33 espeak-ng, 7 flite) with seeded accent, pitch and rate."""
-    rng = np.random.default_rng([seed, 1])
+    rng = stream(seed, Stream.VOICES)
     out: list[Speaker] = []
     for gender, variants in (("F", _ESPEAK_F), ("M", _ESPEAK_M)):
         for v in variants:
@@ -167,10 +164,10 @@ def make_speakers(seed: int) -> list[Speaker]:
     return out
 
 
-def split_speakers(speakers: list[Speaker], seed: int) -> tuple[list[Speaker], list[Speaker]]:
+def split_voices(speakers: list[Speaker], seed: int) -> tuple[list[Speaker], list[Speaker]]:
     """``(seen, unseen)``: 25 % unseen, stratified by (engine, gender) so that the open
     condition is not, say, all male espeak voices (largest-remainder quotas)."""
-    rng = np.random.default_rng([seed, 4])
+    rng = stream(seed, Stream.UNSEEN_VOICES)
     groups: dict[tuple[str, str], list[Speaker]] = {}
     for s in speakers:
         groups.setdefault((s.engine, s.gender), []).append(s)
@@ -247,6 +244,61 @@ def make_sentence(rng: np.random.Generator, words: dict[str, list[str]]) -> str:
 
 # ----------------------------------------------------------------------------- planning
 
+class _Dealer:
+    """Deals one split's speakers and utterances: each speaker about equally often, each of a
+    speaker's utterances about equally often, every utterance with a text of its own."""
+
+    def __init__(self, split: str, speakers: list[Speaker], seed: int, words: dict[str, list[str]],
+                 used_texts: set[str]) -> None:
+        idx = SPLITS.index(split)
+        self.rng = stream(seed, Stream.PAIRS, idx)
+        self.text_rng = stream(seed, Stream.TEXTS, idx)  # own stream: text never shifts pairs
+        self.split, self.speakers, self.words, self.used_texts = split, speakers, words, used_texts
+        self.deck: list[int] = []
+        self.utts: dict[int, list[str]] = {}  # speaker index -> utterance ids
+        self.utterances: list[dict] = []
+        self.order: dict[int, list[int]] = {}
+        self.dealt: dict[int, int] = {}
+
+    def speaker(self, avoid: int = -1) -> int:
+        """The next speaker from successive shuffles, so each is used about equally and a split
+        with 2 * n_mix >= len(speakers) uses all of them (tt_closed speakers are then in tr)."""
+        while True:
+            if not self.deck:
+                self.deck.extend(int(k) for k in self.rng.permutation(len(self.speakers)))
+            k = self.deck.pop()
+            if k != avoid:
+                return k
+
+    def new_utterance(self, s: int) -> str:
+        text = make_sentence(self.text_rng, self.words)
+        while text in self.used_texts:  # every utterance has its own text, across all splits
+            text = make_sentence(self.text_rng, self.words)
+        self.used_texts.add(text)
+        uid = f"{self.speakers[s].id}{_SPLIT_LETTER[self.split]}{len(self.utts[s]):04d}"
+        self.utts[s].append(uid)
+        self.utterances.append({"id": uid, "speaker": self.speakers[s].id, "text": text})
+        return uid
+
+    def write_utterances(self, pairs: list[tuple[int, int]]) -> None:
+        """Enough utterances for the speakers' slots in ``pairs``, and their dealing order."""
+        slots = [0] * len(self.speakers)
+        for a, b in pairs:
+            slots[a] += 1
+            slots[b] += 1
+        self.utts = {s: [] for s in range(len(self.speakers)) if slots[s]}
+        for s in self.utts:
+            for _ in range(math.ceil(slots[s] * UTTERANCES_PER_SLOT)):
+                self.new_utterance(s)
+        # Deal each speaker's utterances out in a shuffled cycle so all are used about equally.
+        self.order = {s: self.rng.permutation(len(ids)).tolist() for s, ids in self.utts.items()}
+        self.dealt = dict.fromkeys(self.utts, 0)
+
+    def utterance(self, s: int) -> str:
+        self.dealt[s] += 1
+        return self.utts[s][self.order[s][(self.dealt[s] - 1) % len(self.order[s])]]
+
+
 def _plan_split(split: str, n_mix: int, speakers: list[Speaker], seed: int,
                 words: dict[str, list[str]], used_texts: set[str]
                 ) -> tuple[list[dict], list[dict]]:
@@ -255,88 +307,32 @@ def _plan_split(split: str, n_mix: int, speakers: list[Speaker], seed: int,
     Returns ``(utterances, mixtures)``: ``{"id", "speaker", "text"}`` and
     ``{"name", "utt1", "utt2", "spk1", "spk2", "gain_db"}`` (gain_db = snr/2, in dB).
     """
-    idx = SPLITS.index(split)
-    rng = np.random.default_rng([seed, 2, idx])
-    text_rng = np.random.default_rng([seed, 3, idx])  # own stream: text never shifts pairs
-    # Speakers are dealt from successive shuffles, so each is used about equally and a split
-    # with 2 * n_mix >= len(speakers) uses all of them (tt_closed speakers are then in tr).
-    deck: list[int] = []
-
-    def draw(avoid: int = -1) -> int:
-        while True:
-            if not deck:
-                deck.extend(int(k) for k in rng.permutation(len(speakers)))
-            k = deck.pop()
-            if k != avoid:
-                return k
-
+    deal = _Dealer(split, speakers, seed, words, used_texts)
     pairs = []
     for _ in range(n_mix):
-        a = draw()
-        pairs.append((a, draw(avoid=a)))
-    slots = [0] * len(speakers)
-    for a, b in pairs:
-        slots[a] += 1
-        slots[b] += 1
-    utts: dict[int, list[str]] = {s: [] for s in range(len(speakers)) if slots[s]}
-    utterances = []
-
-    def new_utterance(s: int) -> str:
-        text = make_sentence(text_rng, words)
-        while text in used_texts:  # every utterance has its own text, across all splits
-            text = make_sentence(text_rng, words)
-        used_texts.add(text)
-        uid = f"{speakers[s].id}{_SPLIT_LETTER[split]}{len(utts[s]):04d}"
-        utts[s].append(uid)
-        utterances.append({"id": uid, "speaker": speakers[s].id, "text": text})
-        return uid
-
-    for s in utts:
-        for _ in range(math.ceil(slots[s] * UTTERANCES_PER_SLOT)):
-            new_utterance(s)
-    # Deal each speaker's utterances out in a shuffled cycle so all are used about equally.
-    order = {s: rng.permutation(len(ids)).tolist() for s, ids in utts.items()}
-    dealt = dict.fromkeys(utts, 0)
-
-    def next_utt(s: int) -> str:
-        dealt[s] += 1
-        return utts[s][order[s][(dealt[s] - 1) % len(order[s])]]
-
+        a = deal.speaker()
+        pairs.append((a, deal.speaker(avoid=a)))
+    deal.write_utterances(pairs)
     mixtures, seen_pairs = [], set()
     for a, b in pairs:
-        u1, u2 = next_utt(a), next_utt(b)
+        u1, u2 = deal.utterance(a), deal.utterance(b)
         if frozenset((u1, u2)) in seen_pairs:  # never mix the same two utterances twice
-            free = [u for u in utts[b] if frozenset((u1, u)) not in seen_pairs]
-            u2 = free[int(rng.integers(len(free)))] if free else new_utterance(b)
+            free = [u for u in deal.utts[b] if frozenset((u1, u)) not in seen_pairs]
+            u2 = free[int(deal.rng.integers(len(free)))] if free else deal.new_utterance(b)
         seen_pairs.add(frozenset((u1, u2)))
-        gain = round(float(rng.uniform(0.0, MAX_REL_LEVEL_DB / 2)), 5)
+        gain = round(float(deal.rng.uniform(0.0, REL_LEVEL_DB / 2)), 5)
         mixtures.append({"name": f"{u1}_{gain:.5f}_{u2}_{-gain:.5f}", "utt1": u1, "utt2": u2,
                          "spk1": speakers[a].id, "spk2": speakers[b].id, "gain_db": gain})
-    return utterances, mixtures
+    return deal.utterances, mixtures
 
 
 # ----------------------------------------------------------------------------- signal
-
-def _frame_energy(x: np.ndarray, frame: int) -> np.ndarray:
-    n = max(1, len(x) // frame)
-    return np.mean(np.resize(x, n * frame).reshape(n, frame) ** 2, axis=1) + 1e-20
-
-
-def active_level(x: np.ndarray, sample_rate: int = SAMPLE_RATE, floor_db: float = 30.0) -> float:
-    """RMS over the 20 ms frames within ``floor_db`` dB of the loudest one (linear amplitude).
-
-    A simple stand-in for the ITU-T P.56 active level that wsj0-2mix uses: pauses do not
-    count, so utterances with different pause lengths still get the same speech loudness.
-    """
-    e = _frame_energy(np.asarray(x, np.float64), int(0.02 * sample_rate))
-    return float(np.sqrt(np.mean(e[e >= e.max() * 10 ** (-floor_db / 10)])))
-
 
 def _trim(x: np.ndarray, sample_rate: int, floor_db: float = 40.0, margin_s: float = 0.05
           ) -> np.ndarray:
     """Drop leading/trailing stretches quieter than ``floor_db`` below the loudest 10 ms frame."""
     frame = int(0.01 * sample_rate)
-    e = _frame_energy(x, frame)
+    e = frame_energy(x, frame)
     active = np.flatnonzero(e >= e.max() * 10 ** (-floor_db / 10))
     margin = int(margin_s * sample_rate)
     return x[max(0, active[0] * frame - margin):min(len(x), (active[-1] + 1) * frame + margin)]
@@ -357,12 +353,8 @@ def _synthesise(job: tuple[Speaker, str, str, Path]) -> np.ndarray:
         raise RuntimeError(f"{cmd[0]} produced silence for {uid} ({' '.join(cmd[:-1])})")
     if x.ndim > 1:
         x = x.mean(axis=0)
-    from scipy.signal import resample_poly  # here: a cache hit need not import scipy
-
-    g = math.gcd(SAMPLE_RATE, sr)
-    x = resample_poly(x.astype(np.float64), SAMPLE_RATE // g, sr // g)
-    x = _trim(x, SAMPLE_RATE)
-    x *= 10 ** (TARGET_LEVEL_DBFS / 20) / active_level(x)
+    x = _trim(resample(x.astype(np.float64), sr, SAMPLE_RATE, dtype=np.float64), SAMPLE_RATE)
+    x *= 10 ** (LEVEL_DBFS / 20) / active_level(x, SAMPLE_RATE)
     return x.astype(np.float32)
 
 
@@ -389,7 +381,7 @@ def _build(out: Path, key: dict, tools: dict[str, str], progress: ProgressFn | N
            workers: int) -> None:
     seed = key["seed"]
     speakers = make_speakers(seed)
-    seen, unseen = split_speakers(speakers, seed)
+    seen, unseen = split_voices(speakers, seed)
     words = load_words()
     used_texts: set[str] = set()
     plans = {split: _plan_split(split, key["sizes"][split], unseen if split == "tt" else seen,
@@ -410,7 +402,7 @@ def _build(out: Path, key: dict, tools: dict[str, str], progress: ProgressFn | N
             summary[split] = _write_split(out / split, utterances, mixtures, audio, progress)
     tmpdir.rmdir()
     manifest = {**key, "tools": tools,
-                "conditions": {"closed": "tt_closed", "open": "tt"},
+                "conditions": {c: FOLDER[c] for c in CONDITIONS},
                 "speakers": [{**asdict(s), "seen": s in seen} for s in speakers],
                 "splits": summary}
     # Written last: its presence (with matching arguments) is what marks the corpus complete.
@@ -460,10 +452,3 @@ def _manifest(root: Path) -> dict:
 def _matches(root: Path, key: dict) -> bool:
     m = _manifest(root)
     return bool(m) and all(m.get(k) == v for k, v in key.items())
-
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, even on errors
-        yield

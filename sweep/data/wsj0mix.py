@@ -6,16 +6,17 @@ the synthetic default corpus made by :mod:`sweep.data.synth` (which adds ``tt_cl
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sweep.audio import read_wav, resample as resample_audio, wav_info
+from sweep.audio import audio_info, read_audio, resample as resample_audio
+from sweep.data.check import mixture_names
+from sweep.data.constants import CONDITIONS, FOLDER
 
-__all__ = ["Wsj0MixDataset", "test_conditions", "split_folders"]
+__all__ = ["Wsj0MixDataset", "test_conditions"]
 
 DEFAULT_CACHE_BYTES = 1 << 30  # corpora up to ~1 GiB of 16-bit files are kept in memory
 
@@ -41,7 +42,7 @@ class Wsj0MixDataset(Dataset):
 
     Raises:
         ValueError: missing sub-folders, ``s{k}`` not holding exactly the names in ``mix``
-            (names the folder and the first mismatched file), or a wrong sample rate.
+            (names the first mismatched file; see ``check.mixture_names``), or a wrong sample rate.
     """
 
     def __init__(self, folder: str | Path, n_src: int = 2, segment: int | None = None,
@@ -53,25 +54,10 @@ class Wsj0MixDataset(Dataset):
         self.n_src, self.segment, self.sample_rate, self.seed = n_src, segment, sample_rate, seed
         self.resample = resample
         self.epoch = 0
+        files = mixture_names(self.folder, n_src)
         mix_dir = self.folder / "mix"
-        if not mix_dir.is_dir():
-            raise ValueError(f"{self.folder}: no 'mix' sub-folder; expected the wsj0-2mix "
-                             "layout {split}/mix, {split}/s1, ... (e.g. wav8k/min/tr)")
-        files = sorted(e.name for e in os.scandir(mix_dir) if e.name.endswith(".wav"))
-        if not files:
-            raise ValueError(f"{mix_dir}: no .wav files")
-        for k in range(1, n_src + 1):
-            src_dir = self.folder / f"s{k}"
-            if not src_dir.is_dir():
-                raise ValueError(f"{self.folder}: missing source folder s{k} (n_src={n_src})")
-            other = sorted(e.name for e in os.scandir(src_dir) if e.name.endswith(".wav"))
-            if other != files:
-                bad = min(set(files) ^ set(other))
-                where = f"mix/ but not s{k}/" if bad in set(files) else f"s{k}/ but not mix/"
-                raise ValueError(f"{self.folder}: s{k}/ and mix/ hold different files; "
-                                 f"first mismatch: {bad} (in {where})")
         self.names = [f[:-4] for f in files]
-        rate = wav_info(mix_dir / files[0])[0]
+        rate = audio_info(mix_dir / files[0])[0]
         if rate != sample_rate and not resample:
             raise ValueError(f"{mix_dir / files[0]}: sample rate {rate} Hz, expected "
                              f"{sample_rate} Hz (use the wav{sample_rate // 1000}k folder)")
@@ -98,7 +84,7 @@ class Wsj0MixDataset(Dataset):
         sigs = []
         for sub in ["mix"] + [f"s{k}" for k in range(1, self.n_src + 1)]:
             path = self.folder / sub / f"{self.names[i]}.wav"
-            x, sr = read_wav(path)
+            x, sr = read_audio(path)
             if sr != self.sample_rate and self.resample and x.ndim == 1:
                 x, sr = resample_audio(x, sr, self.sample_rate), self.sample_rate
             if sr != self.sample_rate or x.ndim != 1:
@@ -130,18 +116,11 @@ class Wsj0MixDataset(Dataset):
         return x[0], x[1:], self.names[i]
 
 
-def _check_root(root: Path, needed: str) -> None:
-    if not (root / needed).is_dir():
-        raise ValueError(f"{root}: no '{needed}' split; expected a wsj0-2mix root holding "
+def _check_split(root: Path, split: str) -> Path:
+    if not (root / FOLDER[split]).is_dir():
+        raise ValueError(f"{root}: no '{FOLDER[split]}' split; expected a wsj0-2mix root holding "
                          "tr/, cv/, tt/ (for real WSJ0-2mix e.g. .../2speakers/wav8k/min)")
-
-
-def split_folders(root: str | Path) -> dict[str, Path]:
-    """``{"train": root/tr, "valid": root/cv}`` for a wsj0-2mix-layout root."""
-    root = Path(root)
-    for split in ("tr", "cv"):
-        _check_root(root, split)
-    return {"train": root / "tr", "valid": root / "cv"}
+    return root / FOLDER[split]
 
 
 def test_conditions(root: str | Path) -> dict[str, Path]:
@@ -154,12 +133,10 @@ def test_conditions(root: str | Path) -> dict[str, Path]:
     whose "closed condition" results are on the cv set.
     """
     root = Path(root)
-    _check_root(root, "tt")
-    closed = root / "tt_closed"
-    if not closed.is_dir():
-        _check_root(root, "cv")
-        closed = root / "cv"
-    return {"closed": closed, "open": root / "tt"}
+    conditions = {"open": _check_split(root, "open")}
+    closed = root / FOLDER["closed"]
+    conditions["closed"] = closed if closed.is_dir() else _check_split(root, "valid")
+    return {c: conditions[c] for c in CONDITIONS}
 
 
 test_conditions.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported

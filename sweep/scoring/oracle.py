@@ -1,8 +1,9 @@
 """Oracle masks: the upper reference the uPIT table is read against (``sweep oracle``).
 
 Each mask is computed from the clean sources, applied to the mixture STFT (mixture phase)
-and inverted, with the **same STFT as the uPIT family** (:func:`models.blocks.stft.stft_params`,
-32 ms sqrt-Hann window, 8 ms hop) so the rows bound exactly what a uPIT mask could reach.
+and inverted, with the **same STFT as the mask family being read against them**: the one its
+:class:`~sweep.models.Family` declares as ``oracle_stft`` (uPIT's: 32 ms sqrt-Hann window, 8 ms
+hop), so the rows bound exactly what that family's masks could reach.
 With mixture ``Y`` and source ``X_s`` in each T-F bin (S sources):
 
 =====  ===============================================  =======================================
@@ -13,7 +14,7 @@ WFM    ``|X_s|^2 / sum_k |X_k|^2``                      Wiener-like (power ratio
 =====  ===============================================  =======================================
 
 Bins where the denominator is 0 get mask 0 (they hold no energy). The estimates are scored
-with the same rule as every trial (:func:`sweep.metrics.score_utterances`, optimal
+with the same rule as every trial (:func:`sweep.scoring.metrics.score_utterances`, optimal
 permutation) on the first ``max_utterances`` mixtures of each test condition, the ones a
 trial with the same ``train.max_eval_utterances`` sees. Rows are ordered as the lecture's
 table orders them: IPSM above IRM, then IBM and WFM.
@@ -22,18 +23,21 @@ table orders them: IPSM above IRM, then IBM and WFM.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
-from models.blocks.stft import ISTFTDecoder, STFTEncoder, stft_params
+from sweep import models
 from sweep.data.wsj0mix import Wsj0MixDataset, test_conditions
-from sweep.scoring import score_many
-from sweep.stats import mean_ci
+from sweep.scoring.pool import score_many
+from sweep.scoring.stats import mean_ci
 
-__all__ = ["ORACLE_MASKS", "compute_oracle", "ensure_oracle", "oracle_masks", "oracle_estimates"]
+__all__ = ["ORACLE_MASKS", "compute_oracle", "ensure_oracle", "oracle_estimates", "oracle_family", "oracle_masks",
+           "oracle_stft_for"]
 
 ORACLE_MASKS: tuple[str, ...] = ("IPSM", "IRM", "IBM", "WFM")
 
@@ -65,28 +69,63 @@ def oracle_masks(mix_spec: torch.Tensor, src_spec: torch.Tensor) -> dict[str, to
     }
 
 
-def oracle_estimates(mix: torch.Tensor, sources: torch.Tensor, sample_rate: int) -> dict[str, torch.Tensor]:
+def oracle_family(families: Iterable[str] | None = None) -> str | None:
+    """The first of ``families`` that declares an ``oracle_stft``, or ``None`` if none does.
+
+    Args:
+        families: family names in order of preference; ``None``: every registered family, in
+            registration order.
+
+    Raises:
+        KeyError: an unknown family name.
+    """
+    names = list(models.FAMILIES) if families is None else list(families)
+    return next((name for name in names if models.get_family(name).oracle_stft is not None), None)
+
+
+def oracle_stft_for(families: Iterable[str] | None, sample_rate: int) -> tuple[nn.Module, nn.Module, str] | None:
+    """``(encoder, decoder, label)`` of :func:`oracle_family`'s STFT at ``sample_rate``, or ``None``.
+
+    A study whose families declare no ``oracle_stft`` has no oracle rows to be read against.
+    """
+    name = oracle_family(families)
+    return None if name is None else models.get_family(name).oracle_stft(sample_rate)
+
+
+def _stft(sample_rate: int, family: str | None) -> tuple[nn.Module, nn.Module, str]:
+    """The oracle STFT of ``family`` (default: the first registered family that has one)."""
+    stft = oracle_stft_for(None if family is None else [family], sample_rate)
+    if stft is None:
+        have = [n for n, f in models.FAMILIES.items() if f.oracle_stft is not None]
+        raise ValueError(f"family {family!r} declares no oracle_stft; families that do: {have}")
+    return stft
+
+
+def oracle_estimates(mix: torch.Tensor, sources: torch.Tensor, sample_rate: int,
+                     family: str | None = None) -> dict[str, torch.Tensor]:
     """Masked-mixture waveforms of every oracle mask: ``[T]``, ``[S, T]`` -> ``{name: [S, T]}``.
 
     Computed in float64 so the oracle's own rounding stays far below the reported 0.01 dB.
+
+    Args:
+        family: whose ``oracle_stft`` to use (default: the first registered family that has one).
     """
-    n_fft, hop, win = stft_params(sample_rate)
-    enc, dec = STFTEncoder(n_fft, hop, win).double(), ISTFTDecoder(n_fft, hop, win).double()
+    enc, dec, _ = _stft(sample_rate, family)
+    enc, dec = enc.double(), dec.double()
     mix64, src64 = mix.double(), sources.double()
     mix_spec, src_spec = enc(mix64), enc(src64)
     length = mix.shape[-1]
     return {name: dec(m * mix_spec.unsqueeze(0), length) for name, m in oracle_masks(mix_spec, src_spec).items()}
 
 
-def stft_label(sample_rate: int) -> str:
-    n_fft, hop, win = stft_params(sample_rate)
-    return f"{n_fft}/{hop}/{win} sqrt-hann"
-
-
 def compute_oracle(root: str | Path, n_src: int, sample_rate: int, max_utterances: int | None = None,
-                   workers: int | None = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+                   workers: int | None = None, progress: Callable[[str, int, int], None] | None = None,
+                   *, family: str | None = None) -> list[dict]:
     """Oracle rows for both test conditions of the dataset at ``root``.
+
+    Args:
+        family: whose ``oracle_stft`` the masks use (default: the first registered family
+            that declares one).
 
     Returns:
         One dict per (condition, mask) in :data:`ORACLE_MASKS` order, with the keys of
@@ -94,6 +133,7 @@ def compute_oracle(root: str | Path, n_src: int, sample_rate: int, max_utterance
         SIR and SAR (dB), ``n_utterances``, ``dataset`` (the resolved root), ``stft``.
     """
     root = Path(root).resolve()
+    label = _stft(sample_rate, family)[2]
     rows: list[dict] = []
     for condition, folder in test_conditions(root).items():
         ds = Wsj0MixDataset(folder, n_src=n_src, segment=None, sample_rate=sample_rate)
@@ -101,7 +141,7 @@ def compute_oracle(root: str | Path, n_src: int, sample_rate: int, max_utterance
         jobs = []
         for i in range(n):
             mix, sources, _ = ds[i]
-            est = oracle_estimates(mix, sources, sample_rate)
+            est = oracle_estimates(mix, sources, sample_rate, family)
             jobs.append(([est[m].numpy() for m in ORACLE_MASKS], sources.double().numpy(), mix.double().numpy()))
             if progress:
                 progress(condition, i + 1, n)
@@ -113,7 +153,7 @@ def compute_oracle(root: str | Path, n_src: int, sample_rate: int, max_utterance
             si, sd = mean_ci([u.si_snri for u in utts]), mean_ci([u.sdri for u in utts])
             rows.append({
                 "dataset": str(root), "condition": condition, "mask": mask, "n_utterances": n,
-                "sample_rate": sample_rate, "stft": stft_label(sample_rate),
+                "sample_rate": sample_rate, "stft": label,
                 "si_snri": si.mean, "si_snri_ci": None if np.isnan(si.half_width) else si.half_width,
                 "sdri": sd.mean, "sdri_ci": None if np.isnan(sd.half_width) else sd.half_width,
                 "sir": float(np.mean([u.sir for u in utts])), "sar": float(np.mean([u.sar for u in utts])),
@@ -122,15 +162,22 @@ def compute_oracle(root: str | Path, n_src: int, sample_rate: int, max_utterance
 
 
 def ensure_oracle(store, root: str | Path, n_src: int, sample_rate: int, max_utterances: int | None = None,
-                  force: bool = False, progress: Callable[[str, int, int], None] | None = None) -> list[dict] | None:
-    """Compute and store the oracle rows of ``root`` unless the store has them already.
+                  force: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                  *, family: str | None = None) -> list[dict] | None:
+    """Compute and store the oracle rows of ``root`` unless the store has them already (for
+    this sample rate and this family's STFT).
+
+    Args:
+        family: whose ``oracle_stft`` the masks use (default: the first registered family
+            that declares one); see :func:`oracle_family` to pick it from a study's families.
 
     Returns the new rows, or ``None`` when nothing was computed.
     """
     root = Path(root).resolve()
     if not force:
+        label = _stft(sample_rate, family)[2]
         have = store.oracle_frame(str(root))
-        have = have[have["sample_rate"] == sample_rate]
+        have = have[(have["sample_rate"] == sample_rate) & (have["stft"] == label)]
         present = {(c, m, int(n)) for c, m, n in zip(have["condition"], have["mask"], have["n_utterances"])}
         wanted = set()
         for condition, folder in test_conditions(root).items():
@@ -139,6 +186,6 @@ def ensure_oracle(store, root: str | Path, n_src: int, sample_rate: int, max_utt
             wanted |= {(condition, m, n) for m in ORACLE_MASKS}
         if wanted <= present:
             return None
-    rows = compute_oracle(root, n_src, sample_rate, max_utterances, progress=progress)
+    rows = compute_oracle(root, n_src, sample_rate, max_utterances, progress=progress, family=family)
     store.add_oracle(rows)
     return rows

@@ -10,7 +10,7 @@ SI-SNR (scale-invariant SNR, Le Roux et al. 2019), both signals mean-removed fir
     t = (<est, ref> / ||ref||^2) ref,   e = est - t,   SI-SNR = 10 log10(||t||^2 / ||e||^2)
 
 SDR, SIR and SAR are ``mir_eval.separation.bss_eval_sources``'s (Vincent et al. 2006): 512-tap
-distortion filter, no mean removal.  :mod:`sweep.bss_eval` computes them for every
+distortion filter, no mean removal.  :mod:`sweep.scoring.bss_eval` computes them for every
 (estimate, reference) pair of an utterance from one Cholesky factorisation, in float64; the
 tests hold them to mir_eval within 1e-6 dB (after the clamp below).  Signals shorter than the
 filter are allowed: once the S x 512 delayed references span every one of the T + 511
@@ -22,15 +22,20 @@ mixture is used as the estimate of every source; both terms are means over the S
 
 Permutation rule
 ----------------
-``perm[k]`` is the index of the estimate assigned to reference ``k``; per-source results are
-ordered by reference.  Each metric picks its own assignment, as the literature does:
+``perm[k]`` is the index of the estimate assigned to reference ``k`` (so ``est[perm]`` is in
+reference order); per-source results are ordered by reference.  This is the one convention of
+the project: the training losses in ``sweep.models.blocks.pit`` and ``.losses`` use it too.
+Each metric picks its own assignment, as the literature does:
 
 * SI-SNR: the assignment maximising the mean SI-SNR (``linear_sum_assignment`` on the
   [S_ref, S_est] SI-SNR matrix, so it scales to any S).
 * SDR: the assignment maximising the mean SIR, mir_eval's rule for ``bss_eval_sources`` with
   ``compute_permutation=True``; the SDR values of that assignment are reported.
-* ``assignment="default"`` instead keeps the streams as emitted (identity), the "default
-  assignment" the uPIT tables report beside the optimal one.
+* ``assignment="default"`` instead keeps the streams as emitted (identity, no permutation),
+  for diagnosing a model's output order.  It is *not* the uPIT paper's "default assignment"
+  (def. assign.): that one allows one permutation per utterance, i.e. ``assignment="optimal"``
+  here, applied to the outputs as the model emits them; its "optimal assignment" (opt. assign.)
+  re-assigns inside the model, frame by frame (see :mod:`sweep.scoring.evaluate`).
 
 The mixture baseline does not depend on the assignment (the same mixture for every source).
 
@@ -45,10 +50,12 @@ and test-set means stay finite.  With ``clamp_db=None`` values may be +-inf.
   SAR alike): it carries no signal.  (mir_eval raises on silent estimates; nothing to match.)
 * An estimate equal to its reference (up to a gain) scores ``+clamp_db``; mir_eval's values
   there are rounding noise above 200 dB, so they agree after the clamp.
-* A silent reference row raises ``ValueError`` in :func:`score_utterance` and :func:`bss_sdr`
-  (metric undefined, as in mir_eval); the low-level :func:`si_snr` scores it ``-clamp_db``.
-* NaN or inf in any input raises ``ValueError`` in :func:`score_utterance`, :func:`bss_sdr` and
-  :func:`pit_si_snri_torch`: a diverged model must not yield a silently wrong number.
+* A silent reference row raises ``ValueError`` in :func:`score_utterance` and
+  :func:`bss_eval_sources` (metric undefined, as in mir_eval); the low-level :func:`si_snr`
+  scores it ``-clamp_db``.
+* NaN or inf in any input raises ``ValueError`` in :func:`score_utterance`,
+  :func:`bss_eval_sources` and :func:`pit_si_snri_torch`: a diverged model must not yield a
+  silently wrong number.
 """
 
 from __future__ import annotations
@@ -60,22 +67,18 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from sweep.bss_eval import FILTER_LENGTH, BssMatrices, bss_eval_matrices, ratio_db
+from sweep.scoring.bss_eval import BssMatrices, bss_eval_matrices, ratio_db
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "BSS_FILTER_LENGTH", "DEFAULT_CLAMP_DB", "BssEvalResult", "UtteranceScores", "best_permutation",
-    "bss_eval_sources", "bss_sdr", "score_utterances",
-    "pairwise_si_snr", "pit_si_snri_torch", "score_utterance", "si_snr",
+    "DEFAULT_CLAMP_DB", "BssEvalResult", "UtteranceScores", "best_permutation", "bss_eval_sources",
+    "pairwise_si_snr", "pit_si_snri_torch", "score_utterance", "score_utterances", "si_snr",
 ]
 
 DEFAULT_CLAMP_DB: float = 100.0
 """Metrics are clipped to +-this many dB (see the module docstring)."""
-
-BSS_FILTER_LENGTH: int = FILTER_LENGTH
-"""Distortion filter length of mir_eval's ``bss_eval_sources`` (taps)."""
 
 Assignment = Literal["optimal", "default"]
 
@@ -102,9 +105,6 @@ def _check_finite(x: np.ndarray, name: str) -> None:
                          f"{rows}); a diverged model cannot be scored")
 
 
-_ratio_db = ratio_db  # 10 log10(num / den); 0 / 0 (silent estimate) maps to -inf
-
-
 def _si_snr_core(est: np.ndarray, ref: np.ndarray, clamp_db: float | None) -> np.ndarray:
     """SI-SNR in dB over the last axis of broadcastable float64 ``est`` and ``ref``."""
     est = est - est.mean(axis=-1, keepdims=True)
@@ -118,7 +118,8 @@ def _si_snr_core(est: np.ndarray, ref: np.ndarray, clamp_db: float | None) -> np
     # The residual is formed explicitly, not as ||est||^2 - ||t||^2, which would cancel
     # catastrophically for good estimates.
     noise = est - target
-    return _ratio_db(np.sum(target * target, axis=-1), np.sum(noise * noise, axis=-1), clamp_db)
+    # ratio_db maps 0 / 0 (a silent estimate) to -inf, then clamps.
+    return ratio_db(np.sum(target * target, axis=-1), np.sum(noise * noise, axis=-1), clamp_db)
 
 
 def _check_sources(est: np.ndarray, ref: np.ndarray) -> None:
@@ -269,17 +270,6 @@ def bss_eval_sources(
     return _pick(_clamped(raw, clamp_db), raw.sir, assignment, slice(0, est_a.shape[0]))
 
 
-def bss_sdr(
-    est: Any,
-    ref: Any,
-    assignment: Assignment = "optimal",
-    clamp_db: float | None = DEFAULT_CLAMP_DB,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(sdr [S], perm [S])`` of :func:`bss_eval_sources` (kept for callers that need only SDR)."""
-    res = bss_eval_sources(est, ref, assignment, clamp_db)
-    return res.sdr, res.perm
-
-
 # ----------------------------------------------------------------------------- utterances
 
 
@@ -320,7 +310,8 @@ def score_utterance(
         ref: ``[S, T]`` clean references.
         mix: ``[T]`` the unprocessed mixture, the baseline estimate for every source.
         assignment: ``"optimal"`` (each metric's own best permutation, see module docstring)
-            or ``"default"`` (streams as emitted).
+            or ``"default"`` (streams as emitted, no permutation; not the uPIT paper's
+            "default assignment", see the module docstring).
         clamp_db: per-source values are clipped to +-clamp_db dB before averaging.
 
     Returns:

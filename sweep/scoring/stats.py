@@ -9,13 +9,15 @@
   the large utterance-to-utterance variance that unpaired intervals carry). A trial is *tied*
   with the best when ``p >= alpha`` (0.05). There is no multiple-comparison correction: a tie
   says "this test set cannot separate them", and correcting would only create more ties.
+  "Best" follows a direction (``mode``: max or min), or is named by the caller: the report's
+  best is the study objective's best on validation data, never picked on the test set.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -87,22 +89,45 @@ def paired_t_test(a: Mapping[str, float], b: Mapping[str, float]) -> PairedResul
     return PairedResult(float(d.mean()), p, len(common))
 
 
-def ties_with_best(scores: Mapping[int, Mapping[str, float]], alpha: float = ALPHA) -> dict[int, PairedResult | None]:
-    """Compare every trial with the trial of the highest mean (higher is better).
+def _maximises(mode: Any) -> bool:
+    """True for ``'max'`` (or Optuna's ``'maximize'``), False for ``'min'``/``'minimize'``;
+    anything with a ``mode`` attribute (a :class:`sweep.objective.Objective`) gives its own."""
+    mode = getattr(mode, "mode", mode)
+    if mode in ("max", "maximize"):
+        return True
+    if mode in ("min", "minimize"):
+        return False
+    raise ValueError(f"mode must be 'max' or 'min' (or an Objective), got {mode!r}")
+
+
+def ties_with_best(scores: Mapping[int, Mapping[str, float]], mode: Any = "max", *, alpha: float = ALPHA,
+                   best: int | None = None) -> dict[int, PairedResult | None]:
+    """Compare every trial with the best one on the utterances both scored.
 
     Args:
         scores: ``{trial number: {utterance name: score}}``.
+        mode: which way the *scores* are better: ``'max'`` / ``'min'``, or an object with a
+            ``mode`` attribute such as :class:`sweep.objective.Objective`. Pass the direction of
+            the metric in ``scores`` (test SI-SNRi is ``'max'``), not of some other quantity.
         alpha: significance level.
+        best: the reference trial, when it was chosen elsewhere (the report picks it by the
+            study's objective on validation data, so the test set is not used to select it);
+            by default the trial with the best mean in ``mode``, ties to the lowest number.
 
     Returns:
         ``{trial: result}``: ``None`` for the best trial itself; otherwise the paired test of
-        best minus trial, *tied* when ``result.p_value >= alpha``. Trials sharing fewer than
-        two utterances with the best are left out.
+        best minus trial (``mean_diff`` > 0 means the trial scored lower), *tied* when
+        ``result.p_value >= alpha``. Trials sharing fewer than two utterances with the best
+        are left out; ``{}`` when the reference has no scores.
     """
+    sign = 1.0 if _maximises(mode) else -1.0
     means = {t: float(np.mean(list(s.values()))) for t, s in scores.items() if len(s)}
-    if not means:
+    if best is None:
+        if not means:
+            return {}
+        best = max(means, key=lambda t: (sign * means[t], -t))
+    elif best not in means:
         return {}
-    best = max(means, key=lambda t: (means[t], -t))
     out: dict[int, PairedResult | None] = {best: None}
     for t in means:
         if t != best:

@@ -1,6 +1,6 @@
 """Score many utterances on several CPU cores: a process pool over utterances.
 
-BSS-Eval's cost is one dense factorisation per utterance (see :mod:`sweep.bss_eval`), and
+BSS-Eval's cost is one dense factorisation per utterance (see :mod:`sweep.scoring.bss_eval`), and
 utterances are independent, so a pool of single-threaded workers scales with the cores while
 multi-threaded BLAS inside one process does not: on a shared 2-core machine, two BLAS threads
 per factorisation measured several times slower than one (oversubscription).
@@ -13,7 +13,7 @@ import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from sweep.metrics import Assignment, UtteranceScores, score_utterances
+from sweep.scoring.metrics import Assignment, UtteranceScores, score_utterances
 
 __all__ = ["Job", "score_many"]
 
@@ -52,19 +52,19 @@ def _single_threaded_children() -> Iterator[None]:
 
 def score_many(jobs: Sequence[Job], workers: int | None = None, assignment: Assignment = "optimal",
                chunksize: int = 4) -> list[list[UtteranceScores]]:
-    """:func:`sweep.metrics.score_utterances` of every job, in order.
+    """:func:`sweep.scoring.metrics.score_utterances` of every job, in order.
 
     Args:
         jobs: one ``(estimates, ref, mix)`` per utterance.
         workers: processes; ``None`` = ``os.cpu_count()``; ``1`` scores in this process.
-        assignment: see :func:`sweep.metrics.score_utterance`.
+        assignment: see :func:`sweep.scoring.metrics.score_utterance`.
         chunksize: utterances handed to a worker at a time (fewer round trips).
 
     Returns:
         ``out[u][k]``: scores of estimate ``k`` of utterance ``u``.
 
     Raises:
-        ValueError: as :func:`sweep.metrics.score_utterances` (NaN, silent reference, shapes).
+        ValueError: as :func:`sweep.scoring.metrics.score_utterances` (NaN, silent reference, shapes).
     """
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers <= 1 or len(jobs) <= 1:

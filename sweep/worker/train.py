@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader
 
-from sweep.metrics import pit_si_snri_torch
+from sweep.scoring.metrics import pit_si_snri_torch
 
 
 def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,

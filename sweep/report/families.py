@@ -6,7 +6,7 @@ import csv
 import textwrap
 from typing import TextIO
 
-import models
+from sweep import models
 
 
 def preset_rows() -> list[dict]:
@@ -26,12 +26,14 @@ def _m(n: int | None) -> str:
 
 
 def print_families(out: TextIO, fmt: str = "table") -> None:
+    """Print every family (blocks, hyperparameters, preset sizes), or ``fmt='csv'``: one row per preset."""
     rows = preset_rows()
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(["family", "preset", "params", "published_params"])
         for r in rows:
-            w.writerow([r["family"], r["preset"], r["params"], "" if r["published_params"] is None else r["published_params"]])
+            published = r["published_params"]
+            w.writerow([r["family"], r["preset"], r["params"], "" if published is None else published])
         return
     for name, fam in sorted(models.FAMILIES.items()):
         print(f"{name}: {textwrap.shorten(fam.description, 110)}", file=out)

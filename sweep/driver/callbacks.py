@@ -1,0 +1,120 @@
+"""Tune callbacks that run in the driver: the store's writer and the progress printer.
+
+:class:`StoreWriter` writes the rows of trials, epochs and test results as Tune reports them
+(the row itself is written at Optuna's ask, from the :class:`~sweep.plan.TrialPlan`).
+Optuna's trial number, carried in each trial's config, ties a row to Optuna's own trial.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from ray.tune import Callback
+
+from sweep.objective import Objective
+from sweep.plan import TrialPlan
+from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
+
+
+def error_text(trial) -> str:
+    """The last lines of a failed trial's error (Ray wraps the worker's traceback; its end says
+    what went wrong), at most 2,000 characters."""
+    try:
+        err = trial.get_error()
+    except Exception:  # noqa: BLE001 - Ray's error plumbing varies; never lose the status
+        err = None
+    text = str(err) if err else "the trial raised an error (see Ray's logs)"
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "\n".join(lines[-6:])[:2000]
+
+
+def _number(trial) -> int:
+    return int(trial.config["number"])
+
+
+def _plan(trial) -> TrialPlan:
+    return trial.config["plan"]
+
+
+class StoreWriter(Callback):
+    """Writes trials, epochs and test results as Tune reports them."""
+
+    def __init__(self, store: Store, study_id: int, objective: Objective) -> None:
+        self.store, self.study_id, self.objective = store, study_id, objective
+
+    def on_ask(self, trial_id: str, number: int, plan: TrialPlan) -> None:
+        """Called by the searcher right after Optuna's ask: the row exists before the trial runs."""
+        self.store.trial_queued(self.study_id, number, plan)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.store.update_trial(self.study_id, _number(trial), ray_trial_id=trial.trial_id, started_at=now())
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        n = _number(trial)
+        self.store.add_epoch(self.study_id, n, int(result["epoch"]), result.get("train_loss"),
+                             result.get("valid_si_snri"), result.get("elapsed_s"), result.get(self.objective.metric))
+        updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version")}
+        if result.get("final"):
+            self.store.add_results(self.study_id, n, result["results"])
+            updates.update(train_s=result.get("train_s"), eval_s=result.get("eval_s"))
+        self.store.update_trial(self.study_id, n, **{k: v for k, v in updates.items() if v is not None})
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        final = bool(trial.last_result.get("final"))
+        self._finish(trial, COMPLETE if final else PRUNED, None)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._finish(trial, FAILED, error_text(trial))
+
+    def _finish(self, trial, status: str, error: str | None) -> None:
+        n = _number(trial)
+        row = self.store.trial(self.study_id, n)
+        started = row.started_at if row and row.started_at else now()
+        self.store.update_trial(self.study_id, n, status=status, error=error, finished_at=now(),
+                                wall_s=(now() - started).total_seconds())
+
+
+class ProgressPrinter(Callback):
+    """One line per epoch and per finished trial: done of planned, best so far, elapsed."""
+
+    def __init__(self, store: Store, study_id: int, planned: int, already: int, objective: Objective,
+                 out: TextIO | None = sys.stderr) -> None:
+        self.planned, self.out, self.objective = planned, out, objective
+        self.done = already
+        self.t0 = time.monotonic()
+        best = objective.best([t for t in store.trials(study_id) if t.status == COMPLETE], lambda t: t.objective_value)
+        self.best: float | None = best.objective_value if best else None
+
+    def _say(self, text: str) -> None:
+        if self.out is not None:
+            elapsed = time.monotonic() - self.t0
+            print(f"[{self.done}/{self.planned} | best {self.objective.fmt(self.best)} | "
+                  f"{elapsed // 60:.0f}m{elapsed % 60:02.0f}s] {text}", file=self.out, flush=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._say(f"{_plan(trial).label()}: epoch {result['epoch']} {self.objective.label} "
+                  f"{self.objective.fmt(result.get(self.objective.metric))}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        last: dict[str, Any] = trial.last_result
+        if not last.get("final"):
+            self._say(f"{_plan(trial).label()}: pruned by the scheduler at epoch {last.get('epoch')}")
+            return
+        value = last.get(self.objective.metric)
+        if self.objective.better(value, self.best):
+            self.best = value
+        tests = ", ".join(f"{r['condition']}/{r['assignment']} {r['si_snri']:.2f}" for r in last.get("results", []))
+        self._say(f"{_plan(trial).label()}: complete; test SI-SNRi (dB) {tests}")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._say(f"{_plan(trial).label()}: FAILED: {error_text(trial).splitlines()[-1]}")
+
+    def close(self) -> None:
+        self._say("done")
+
+    def __getstate__(self) -> dict:  # Tune pickles callbacks into tuner.pkl; nothing here is needed there
+        return {"planned": self.planned, "out": None, "objective": self.objective, "done": self.done,
+                "t0": self.t0, "best": self.best}

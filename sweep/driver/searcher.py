@@ -1,0 +1,166 @@
+"""Optuna inside Ray Tune, on both libraries' public APIs.
+
+:class:`OptunaSearcher` is a Tune ``Searcher`` that holds the Optuna study and does ask/tell
+itself (Ray's own ``OptunaSearch`` would need two corrections reached through its private
+fields, which a Ray release may rename):
+
+- a trial that ASHA stopped early is told to Optuna as PRUNED (Ray's tells it COMPLETE);
+- every ask is announced to the driver, which writes the ``sweep_trial`` row at once, so the
+  result rows match Optuna's trials one to one even if the driver dies a moment later.
+
+The config handed to Tune is ``{"number": n, "plan": TrialPlan}``: the worker runs the plan the
+driver resolved and wrote, typed, never re-deriving it.
+
+Optuna's heartbeat does not run under ask/tell, so after a crash the trials left RUNNING are
+ours to close: :func:`recover` fails them and queues their parameters again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from sweep.objective import Objective
+from sweep.plan import TrialPlan
+from sweep.spec import Spec
+from sweep.store.engine import engine_kwargs
+
+STALE_REASON = "the driver stopped while this trial was running (found at resume); its configuration runs again"
+
+OnAsk = Callable[[str, int, TrialPlan], None]
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """GridSampler without ``study.stop()``: Tune, not Optuna's optimize loop, counts the trials,
+    and stop() outside optimize() raises."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: D401
+        return None
+
+
+def make_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
+    if spec.sampler == "grid":
+        return _GridSampler(spec.grid(), seed=spec.seed)
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    return optuna.samplers.TPESampler(seed=spec.seed)
+
+
+def optuna_storage(url: str) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+
+
+def open_study(spec: Spec, storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """Create or load the Optuna study ``name`` beside our tables."""
+    return optuna.create_study(storage=storage, study_name=name, direction=spec.objective.direction,
+                               sampler=make_sampler(spec), load_if_exists=True)
+
+
+def set_fail_reason(storage: optuna.storages.BaseStorage, study_name: str, number: int, reason: str) -> None:
+    """Record why a trial failed where Optuna's own tools look (the ``fail_reason`` system
+    attribute that ``study.optimize`` sets), through the storage's public API."""
+    study_id = storage.get_study_id_from_name(study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    storage.set_trial_system_attr(trial_id, "fail_reason", reason[:2000])
+
+
+class OptunaSearcher(Searcher):
+    """Asks Optuna for each Tune trial and tells it how the trial ended.
+
+    Args:
+        study: the Optuna study (its sampler decides; its storage is the study's database).
+        spec: the validated spec: its searched domains and how a sample becomes a TrialPlan.
+        data_root: the prepared corpus, written into every plan.
+        on_ask: called with (Tune trial id, Optuna number, plan) right after each ask.
+    """
+
+    def __init__(self, study: optuna.Study, spec: Spec, data_root: str, on_ask: OnAsk) -> None:
+        super().__init__(metric=spec.objective.metric, mode=spec.objective.mode)
+        self._study, self._spec, self._data_root, self._on_ask = study, spec, data_root, on_ask
+        self._space = {k: d.to_optuna() for k, d in spec.searched().items()}
+        self._asked: dict[str, optuna.Trial] = {}
+        self._told: set[str] = set()
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return True  # the spec fixed the objective and the space; Tune's defaults must not override them
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        ot_trial = self._study.ask(fixed_distributions=self._space)
+        plan = self._spec.resolve_trial(ot_trial.params, self._data_root)
+        self._asked[trial_id] = ot_trial
+        self._on_ask(trial_id, ot_trial.number, plan)
+        return {"number": ot_trial.number, "plan": plan}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        value = result.get(self.metric)
+        if trial_id in self._asked and _finite(value) and "epoch" in result:
+            self._asked[trial_id].report(float(value), step=int(result["epoch"]))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._told or trial_id not in self._asked:
+            return
+        state, value = outcome(result, error, self.metric)
+        self._study.tell(self._asked[trial_id], value, state=state)
+        self._told.add(trial_id)
+
+    # The database is the experiment's checkpoint: Tune's copy of the searcher holds nothing
+    # (the storage URL may carry a password and must not reach tuner.pkl or searcher state).
+    def save(self, checkpoint_path: str) -> None:
+        return None
+
+    def restore(self, checkpoint_path: str) -> None:
+        return None
+
+    def __getstate__(self) -> dict:
+        return {"_metric": self._metric, "_mode": self._mode}
+
+
+def outcome(result: dict | None, error: bool, metric: str) -> tuple[TrialState, float | None]:
+    """Optuna's state and value for a Tune trial that ended: failed, complete (its last report
+    says ``final``) or pruned (stopped by the scheduler); a NaN objective is a failure."""
+    if error:
+        return TrialState.FAIL, None
+    if not (result and result.get("final")):
+        return TrialState.PRUNED, None
+    value = result.get(metric)
+    if not _finite(value):
+        return TrialState.FAIL, None
+    return TrialState.COMPLETE, float(value)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
+    """Close trials left RUNNING by a dead driver (as FAIL, with a ``fail_reason``) and queue every
+    failed configuration that no finished or queued trial covers. ``storage`` is the study's.
+    Returns the numbers of the trials it closed."""
+    closed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        set_fail_reason(storage, study.study_name, t.number, STALE_REASON)
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        closed.append(t.number)
+    trials = study.get_trials(deepcopy=False)
+    covered = {_key(t.params) for t in trials
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING)}
+    # WAITING trials were enqueued but never asked: their params live in system attrs.
+    covered |= {_key(t.system_attrs.get("fixed_params", {})) for t in trials if t.state == TrialState.WAITING}
+    for t in trials:
+        if t.state == TrialState.FAIL and t.params and _key(t.params) not in covered:
+            study.enqueue_trial(t.params)
+            covered.add(_key(t.params))
+    return closed
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)

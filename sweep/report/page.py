@@ -1,0 +1,196 @@
+"""``sweep report STUDY``: one self-contained HTML page per study.
+
+The page must open on a laptop with no network (a report is mailed around or archived beside a
+paper), so plotly.js is inlined once and every figure is a bare ``<div>`` plus a ``newPlot`` call;
+there are no CDN links and no web fonts. Tables are plain HTML so they survive copy-paste into a
+paper draft; plots are plotly for hover.
+
+The page is :data:`SECTIONS`, in order: each :class:`Section` gives its anchor, its navigation
+link, its heading, its body and when it is shown, so a new plot or table is one entry there.
+The data every section draws from is loaded once by :func:`sweep.report.study.load_study`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import plotly.offline
+
+from sweep.report.figures import curves, fig_html, params_scatter
+from sweep.report.study import StudyReport, dataset_items, load_study
+from sweep.report.tables import (OURS_LABEL, esc, fmt_value, leaderboard_html, mask_table_html, oracle_note,
+                                 published_grid, published_label)
+from sweep.report.views import TIE_METRIC
+from sweep.scoring.registry import get as get_test_metric
+from sweep.scoring.registry import summary_metrics
+from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING, Store, code_version
+
+__all__ = ["SECTIONS", "Section", "render_report", "write_report"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", sans-serif;
+       margin: 24px auto; max-width: 1500px; padding: 0 16px; color: #1d2330; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 4px; } h2 { font-size: 1.25em; margin-top: 36px;
+       border-bottom: 2px solid #dde3ec; padding-bottom: 4px; }
+.meta { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; font-size: 0.92em; }
+.meta dt { color: #5a6478; } .meta dd { margin: 0; }
+.counts span { display: inline-block; margin-right: 14px; }
+.note { background: #fff7e0; border-left: 4px solid #e0a800; padding: 8px 12px; }
+.dim { color: #7a8396; } .caption { color: #5a6478; font-size: 0.9em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.86em; margin: 8px 0; }
+th, td { border: 1px solid #dde3ec; padding: 3px 7px; vertical-align: top; }
+th { background: #f1f4f9; font-weight: 600; } th.sub { font-weight: 500; font-size: 0.92em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.board tbody tr:nth-child(even) { background: #fafbfd; }
+table.board tr.failed td, table.board tr.pruned td, table.board tr.running td { color: #6b7385; }
+.st { font-weight: 600; } .st.complete { color: #1b7f3b; } .st.failed { color: #b3261e; }
+.st.pruned { color: #8a6d00; } .st.running { color: #1f5fbf; }
+.err { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.9em; color: #b3261e;
+       max-width: 420px; white-space: pre-wrap; word-break: break-word; }
+table.masks caption { caption-side: top; text-align: left; color: #5a6478; padding-bottom: 4px; }
+th.ours { background: #e3efff; } th.pub { background: #eeeeee; } td.pub { color: #555; font-style: italic; }
+td.top { font-weight: 700; } th.mask { background: #f7f8fb; }
+.ci { color: #6b7385; font-size: 0.9em; } .tie { color: #8a6d00; font-weight: 600; }
+.best { color: #1b7f3b; font-weight: 600; } tr.oracle td { background: #f4f7f0; }
+pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 0.85em; }
+nav a { margin-right: 14px; }
+"""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the page. ``id`` is both the element id and the navigation link's target."""
+
+    id: str
+    nav: str  # the navigation link's text
+    title: str  # the <h2>
+    body: Callable[[StudyReport], str]  # HTML under the heading
+    shown: Callable[[StudyReport], bool] = lambda r: True
+
+
+def write_report(store: Store, study: str, path: Path) -> Path:
+    """Render ``study`` from ``store`` into the HTML file ``path`` (parents created); returns ``path``.
+
+    Written to a temporary name and renamed, so a browser refreshing the report of a running study
+    never reads half a file. Raises KeyError if the study does not exist.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_report(store, study)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def render_report(store: Store, study: str) -> str:
+    """The whole page as a string. Raises KeyError if the study does not exist."""
+    r = load_study(store, study)
+    shown = [s for s in SECTIONS if s.shown(r)]
+    nav = "<nav>" + "".join(f'<a href="#{esc(s.id)}">{esc(s.nav)}</a>' for s in shown) + "</nav>"
+    body = "".join(f'<section id="{esc(s.id)}"><h2>{esc(s.title)}</h2>{s.body(r)}</section>' for s in shown)
+    note = "" if r.n_complete else (
+        '<p class="note">No trial of this study has completed yet, so there are no test scores: the '
+        "leaderboard lists the trials so far, the scatter shows only the published points, and the "
+        "tables fill in as trials finish.</p>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>sweep report: {esc(r.row.name)}</title><style>{_CSS}</style>"
+            # One inline copy of plotly.js serves every figure on the page.
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>'
+            f"<body>{_header(r)}{nav}{note}{body}</body></html>\n")
+
+
+def _header(r: StudyReport) -> str:
+    row, views, obj = r.row, r.views, r.objective
+    counts = {s: sum(v.status == s for v in views) for s in (COMPLETE, FAILED, PRUNED, RUNNING)}
+    dataset = ", ".join(f"{k}={fmt_value(v)}" for k, v in dataset_items(r) if v is not None) or row.dataset
+    trial_versions = sorted({str(v.row.get("code_version")) for v in views if v.row.get("code_version")})
+    versions = esc(row.code_version)
+    if trial_versions and trial_versions != [row.code_version]:
+        versions += f' <span class="dim">(trials ran: {esc(", ".join(trial_versions))})</span>'
+    generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    created = row.created_at.strftime("%Y-%m-%d %H:%M UTC") if row.created_at else ""
+    best = (f"#{r.best.number} <span class=\"dim\">{esc(obj.label)} {esc(obj.fmt(r.best.objective_value))}"
+            "</span>") if r.best else '<span class="dim">none yet</span>'
+    items = [("Family", esc(row.family)), ("Sampler", f"{esc(row.sampler)} <span class=\"dim\">scheduler "
+              f"{esc(row.scheduler)}</span>"), ("Objective", esc(f"{obj.mode} {obj.label}")),
+             ("Best trial", best), ("Dataset", esc(dataset)),
+             ("Trials", '<span class="counts">'
+              f"<span><b>{row.n_trials}</b> planned</span><span><b>{counts[COMPLETE]}</b> finished</span>"
+              f"<span><b>{counts[FAILED]}</b> failed</span><span><b>{counts[PRUNED]}</b> pruned</span>"
+              f"<span><b>{counts[RUNNING]}</b> running</span></span>"),
+             ("Code version", versions), ("Study created", esc(created)),
+             ("Generated", f"{generated} <span class=\"dim\">by sweep {esc(code_version())}</span>")]
+    meta = "".join(f'<dt>{k}</dt><dd data-field="{esc(k)}">{v}</dd>' for k, v in items)
+    return f'<header><h1>Study <code>{esc(row.name)}</code></h1><dl class="meta">{meta}</dl></header>'
+
+
+# -- section bodies ---------------------------------------------------------------------------
+def _leaderboard(r: StudyReport) -> str:
+    obj, tie = r.objective, get_test_metric(TIE_METRIC)
+    assignments = ("opt. = optimal (oracle) output assignment, def. = default assignment (the output "
+                   "order the network chose). ") if r.has_optimal else ""
+    return (f'<p class="caption">Ranked by the study\'s objective, <b>{esc(obj.mode)} {esc(obj.label)}</b>: '
+            "the last value each trial reported on the validation set, so the test set never picks the "
+            "best trial. Trials that did not complete are listed last. Test scores: CC = closed condition "
+            f"(seen speakers), OC = open condition (unseen speakers); {assignments}Scores are means over the "
+            "test utterances ± the half-width of their 95% confidence interval (Student t). <i>vs best</i>: "
+            f"a two-sided paired t-test of test {esc(tie.label)} (closed condition, optimal assignment where "
+            "the trial has it) against the best trial on the same utterances; <b>≈ tied</b> marks p ≥ 0.05 "
+            "(no significant difference; no multiple-comparison correction).</p>"
+            f'<div class="scroll">{leaderboard_html(r)}</div>')
+
+
+def _params(r: StudyReport) -> str:
+    oracle = (" Dashed lines: oracle masks on this study's closed condition."
+              if r.mask_knobs and r.oracle is not None else "")
+    return ('<p class="caption">Ours: test SI-SNRi, closed condition, default assignment, on this study\'s '
+            "dataset. Published: WSJ0-2mix results from the lecture's tables. Different data, so read the "
+            f"comparison as an orientation, not a ranking.{oracle}</p>" + fig_html(params_scatter(r)))
+
+
+def _masks(r: StudyReport) -> str:
+    parts = []
+    for family in sorted(r.mask_knobs):
+        system, _ = published_grid(r.published, family)
+        beside = f" beside the <b>{esc(published_label(system))}</b> numbers" if system else ""
+        parts.append((f"<h3>{esc(family)}</h3>" if len(r.mask_knobs) > 1 else "")
+                     + f'<p class="caption">The values of {esc(family)}\'s mask knobs in the layout of the '
+                     f"lecture's table: <b>{esc(OURS_LABEL)}</b>{beside}, where the published table has the "
+                     "metric. Where several complete trials share a mask × activation, the one with the best "
+                     f"{esc(r.objective.label)} (the objective) is shown, its number in the Trial column; "
+                     "bold marks our best per column.</p>")
+        parts += [f'<div class="scroll">{mask_table_html(r, family, m)}</div>' for m in summary_metrics()]
+        if r.oracle is not None:
+            stft = ", ".join(sorted({str(s) for s in r.oracle.get("stft", [])}))
+            parts.append(f'<p class="caption">{oracle_note(r.published, family)} Our oracle rows: the masks '
+                         f"computed from the clean sources (STFT {esc(stft)}), on the same test utterances "
+                         "(mean ± 95% CI half-width).</p>")
+    return "".join(parts)
+
+
+def _curves(r: StudyReport) -> str:
+    return (f'<p class="caption">{esc(r.objective.label)} (the objective) of every trial after each epoch.</p>'
+            + fig_html(curves(r)))
+
+
+def _spec(r: StudyReport) -> str:
+    stale = (f'<p class="note">This spec no longer validates ({esc(r.spec_error)}): the parameter columns '
+             "come from the values the trials ran with.</p>") if r.spec_error else ""
+    return f"{stale}<pre>{esc(r.row.spec_yaml)}</pre>"
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("leaderboard", "Leaderboard", "Leaderboard", _leaderboard),
+    Section("params", "SI-SNRi vs parameters", "SI-SNRi against parameter count", _params),
+    Section("masks", "Mask × activation", "Mask × activation", _masks, shown=lambda r: bool(r.mask_knobs)),
+    Section("curves", "Learning curves", "The objective per epoch", _curves),
+    Section("spec", "Search space", "Search space as launched", _spec),
+)
+"""The page, top to bottom; the navigation bar is generated from the same list."""
