@@ -21,6 +21,7 @@ from pathlib import Path
 import sweep
 from sweep.data.constants import N_TEST, N_TRAIN, N_VALID
 from sweep.store import default_storage
+from sweep.store.engine import StorageError
 
 
 class UsageError(Exception):
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"sweep: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # a database that breaks after the start-up check
+        print(f"sweep: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sweep: interrupted; the study resumes from the database with `sweep resume`", file=sys.stderr)
         return 130
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     """``sweep launch SPEC`` and ``sweep resume STUDY``: run a study until it has its trials."""
     from sweep.data.check import DataError
-    from sweep.driver.launch import ResourceError, launch, spec_for_study
+    from sweep.driver.launch import Interrupted, ResourceError, launch, safe_url, spec_for_study
     from sweep.spec import SpecError, load_spec
     from sweep.store import Store, StudyBusy
 
@@ -55,10 +59,15 @@ def cmd_launch(args: argparse.Namespace) -> int:
         if args.command == "launch":
             spec = load_spec(args.spec, budget=args.budget)
             name = args.study or spec.study
+            _check_study_name(name)
         else:
             spec, name = spec_for_study(Store(args.storage), args.study), args.study
         outcome = launch(spec, args.storage, study_name=name, max_concurrent=args.max_concurrent,
                          ray_address=args.ray_address)
+    except Interrupted as exc:
+        storage = "" if args.storage == default_storage() else f" --storage '{safe_url(args.storage)}'"
+        print(f"sweep: {exc}; resume with: sweep resume {exc.study}{storage}", file=sys.stderr)
+        return exc.exit_code
     except (SpecError, FileNotFoundError, DataError, ResourceError, StudyBusy) as exc:
         raise UsageError(str(exc)) from None
     except KeyError as exc:
@@ -73,39 +82,67 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``sweep status [STUDY]``: trial counts and the best trial by the study's objective."""
+    """``sweep status [STUDY]``: trial counts and the best trial by the study's objective. Reads only:
+    a read-only database is fine, and a database that is not there is not created."""
     from sweep.driver.launch import no_study_message
-    from sweep.objective import Objective
-    from sweep.store import COMPLETE, Store
+    from sweep.store import Store
+    from sweep.store.engine import StorageError, safe_url
 
-    store = Store(args.storage)
-    studies = store.studies() if args.study is None else [s for s in [store.study(args.study)] if s is not None]
-    if args.study is not None and not studies:
-        raise UsageError(no_study_message(store, args.study))
-    if not studies:
-        print("no studies")
-    for s in studies:
-        c = store.counts(s.id)
-        objective = Objective(*reversed(s.objective.split()))
-        best = objective.best([t for t in store.trials(s.id) if t.status == COMPLETE], lambda t: t.objective_value)
-        best_txt = (f"best {objective.label} {objective.fmt(best.objective_value)} (trial {best.number}: "
-                    + " ".join(f"{k}={v}" for k, v in sorted(best.params.items())) + ")") if best else "best -"
-        print(f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned']}/{s.n_trials} finished "
-              f"({c['complete']} complete, {c['pruned']} pruned), {c['running']} running, {c['failed']} failed; "
-              f"{best_txt}")
+    try:
+        store = Store(args.storage, write=False)
+        studies = store.studies() if args.study is None else [s for s in [store.study(args.study)] if s is not None]
+        if args.study is not None and not studies:
+            raise UsageError(no_study_message(store, args.study))
+        lines = [_status_line(store, s) for s in studies]
+        if not lines:
+            lines = ["no studies" + ("" if store.exists() else f" (no database at {safe_url(args.storage)})")]
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    print("\n".join(lines))
     return 0
 
 
+def _status_line(store, s) -> str:
+    """One study's lines of ``sweep status``: counts, the best trial by the study's objective
+    (with the parameters that vary across the study), and why each failed trial failed."""
+    from sweep.report.study import parse_objective
+    from sweep.store import COMPLETE, FAILED
+
+    c = store.counts(s.id)
+    trials = store.trials(s.id)
+    objective = parse_objective(s.objective)
+    best = objective.best([t for t in trials if t.status == COMPLETE], lambda t: t.objective_value)
+    varying = sorted({k for t in trials for k, v in (t.params or {}).items()
+                      if any((u.params or {}).get(k) != v for u in trials)})
+    best_txt = (f"best {objective.label} {objective.fmt(best.objective_value)} (trial {best.number}: "
+                + " ".join(f"{k}={best.params.get(k)}" for k in varying) + ")") if best else "best -"
+    lines = [f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned']}/{s.n_trials} finished "
+             f"({c['complete']} complete, {c['pruned']} pruned), {c['running']} running, {c['failed']} failed; "
+             f"{best_txt}"]
+    lines += [f"  trial {t.number} failed: {(t.error or 'no reason recorded').splitlines()[0]}"
+              for t in trials if t.status == FAILED]
+    return "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """``sweep report STUDY``: write the study's HTML page."""
+    """``sweep report STUDY``: write the study's HTML page (reads the database only)."""
     from sweep.driver.launch import no_study_message
     from sweep.report.page import write_report
     from sweep.store import Store
+    from sweep.store.engine import StorageError
 
-    store = Store(args.storage)
-    if store.study(args.study) is None:
-        raise UsageError(no_study_message(store, args.study))
-    print(write_report(store, args.study, args.output or Path("reports") / f"{args.study}.html"))
+    output = args.output or Path("reports") / f"{args.study}.html"
+    if output.is_dir():
+        raise UsageError(f"-o {output} is a folder; give the report a file name, e.g. {output / args.study}.html")
+    try:
+        store = Store(args.storage, write=False)
+        if store.study(args.study) is None:
+            raise UsageError(no_study_message(store, args.study))
+        print(write_report(store, args.study, output))
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the report {output}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -151,10 +188,12 @@ def cmd_data_make(args: argparse.Namespace) -> int:
 
     sizes = [args.n_train, args.n_valid, args.n_test]
     root = args.root or default_corpus_dir(args.seed, *sizes)
+    from sweep.data.check import DataError
+
     try:
         path = make_default_dataset(root, seed=args.seed, n_train=sizes[0], n_valid=sizes[1], n_test=sizes[2],
                                     progress=stage_printer(sys.stderr))
-    except RuntimeError as exc:
+    except (RuntimeError, DataError) as exc:
         raise UsageError(str(exc)) from None
     print(path)
     return 0
@@ -176,13 +215,23 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 # -- parser ---------------------------------------------------------------------------------
 def _check_storage(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """Every command that takes --storage: a URL that cannot be opened (unknown dialect or driver,
+    bad port, unreachable server, refused login, a folder or a corrupt file as the SQLite database,
+    a missing folder) stops here, with one line and no password. Creates and writes nothing."""
+    from sweep.store.engine import StorageError, probe
 
     try:
-        make_url(url)
-    except ArgumentError:
-        raise UsageError(f"--storage {url!r} is not an SQLAlchemy URL (e.g. sqlite:///sweep.db)") from None
+        probe(url)
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_study_name(name: str) -> None:
+    """``--study NAME`` obeys the spec's rule for study names (and the database column)."""
+    from sweep.store.tables import NAME_LENGTH
+
+    if not name or len(name) > NAME_LENGTH or not name.replace("-", "").replace("_", "").isalnum():
+        raise UsageError(f"--study {name[:60]!r}: use 1 to {NAME_LENGTH} letters, digits, '-' and '_'")
 
 
 def _storage(sp: argparse.ArgumentParser) -> None:

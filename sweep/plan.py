@@ -27,7 +27,8 @@ class TrialPlan:
         n_src: sources per mixture.
         sample_rate: Hz, what the model sees.
         data_root: the prepared corpus folder (wsj0-2mix layout), set by the driver.
-        params: the flat parameters as Optuna sampled them plus the fixed ones (for labels and rows).
+        params: the flat parameters as Optuna sampled them (how progress lines name the trial).
+        fixed: the spec's fixed flat parameters (with ``params``, everything the row records).
     """
 
     family: str
@@ -38,6 +39,7 @@ class TrialPlan:
     sample_rate: int
     data_root: str | None
     params: dict[str, Any]
+    fixed: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __repr__(self) -> str:  # Tune puts str(config) into trial names: keep it short
         return f"TrialPlan({self.label()})"
@@ -55,14 +57,15 @@ class TrialPlan:
 
     def record(self) -> dict[str, Any]:
         """The parameter dict a ``sweep_trial`` row stores: sampled, fixed and every model value."""
-        return {**self.params, **self.model_params}
+        return {**self.fixed, **self.params, **self.model_params}
 
 
 def resolve_trial(spec: "Spec", params: dict[str, Any], data_root: str | None = None) -> TrialPlan:
     """Resolve Optuna's flat ``params`` (searched keys; fixed ones are filled from the spec)."""
     from sweep.models import get_family
 
-    flat = {**spec.fixed(), **params}
+    fixed = spec.fixed()
+    flat = {**fixed, **params}
     model = {k: v for k, v in flat.items() if not k.startswith("train.") and k not in ("variant", "replicate")}
     family = spec.family
     if "variant" in flat:
@@ -73,7 +76,7 @@ def resolve_trial(spec: "Spec", params: dict[str, Any], data_root: str | None = 
     train = dataclasses.replace(spec.train, **overrides) if overrides else spec.train
     return TrialPlan(family=family, model_params=get_family(family).resolve(model), train=train,
                      seed=spec.seed + int(flat.get("replicate", 0)), n_src=spec.n_src,
-                     sample_rate=spec.dataset.sample_rate, data_root=data_root, params=flat)
+                     sample_rate=spec.dataset.sample_rate, data_root=data_root, params=dict(params), fixed=fixed)
 
 
 def _typed(train: "TrainSpec", key: str, value: Any) -> Any:

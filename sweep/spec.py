@@ -12,6 +12,9 @@ Domains (under ``params`` for the family's hyperparameters, and for any ``train`
     num_layers: {int: [1, 4]}         # integer range, inclusive; optional step / log
     dropout: {float: [0.0, 0.5]}      # uniform float range
     lr: {log_float: [1.0e-4, 1.0e-2]} # log-uniform float range
+
+What a spec may ask for (file size, nesting, aliases, trials, grid points, seeds, batch sizes,
+resources...) is bounded in :mod:`sweep.spec_limits`, and checked before anything is expanded.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from sweep import spec_limits as lim
 from sweep.data.spec import DATASET_KINDS, DatasetSpec, parse_dataset  # noqa: F401  (re-exported)
 from sweep.objective import EPOCH_METRICS, MODES, Objective
 from sweep.plan import TrialPlan, resolve_trial
@@ -32,11 +36,13 @@ from sweep.spec_nodes import join as _join
 from sweep.spec_nodes import parse_domain as _domain
 from sweep.spec_nodes import probe_nodes as _probe_nodes
 from sweep.spec_nodes import tname as _tname
+from sweep.store.tables import NAME_LENGTH
 
 SAMPLERS = ("grid", "tpe", "random")
+MAX_RETRIES = 10  # a trial that failed ten times will fail again; resume instead
 SCHEDULERS = ("none", "asha")
 TOP_KEYS = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
-            "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants"}
+            "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants", "failure"}
 
 
 BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
@@ -83,6 +89,7 @@ class Spec:
     # "variant" key picks one. Empty for a single-family spec.
     variants: dict[str, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
     budget: str | None = None  # the `budgets` entry laid over the top level, if the spec has any
+    max_retries: int = 0  # `failure: {max_retries: N}`: a failed trial runs again up to N times
 
     def resolve_trial(self, params: dict[str, Any], data_root: str | None = None) -> TrialPlan:
         """The :class:`~sweep.plan.TrialPlan` of Optuna's flat ``params`` (see :mod:`sweep.plan`)."""
@@ -102,7 +109,8 @@ class Spec:
         return {k: d.grid_values() for k, d in self.searched().items()}
 
     def grid_size(self) -> int:
-        return math.prod(len(v) for v in self.grid().values())
+        """The number of grid points, by arithmetic (a spec's grid is bounded before it is listed)."""
+        return math.prod(d.grid_size() for d in self.searched().values())
 
 
 def _check_against_hparam(r: _Reader, node: yaml.Node, key: str, dom: Domain, hparam) -> None:
@@ -130,8 +138,9 @@ def load_spec(path: str | Path, budget: str | None = None) -> Spec:
     file = str(path)
     if not path.is_file():
         raise SpecError(file, None, "", "no such file")
-    text = path.read_text(encoding="utf-8")
-    return parse_spec(text, file, budget)
+    with path.open("rb") as f:  # one byte past the bound: a huge file is never read whole
+        data = f.read(lim.MAX_SPEC_BYTES + 1)
+    return parse_spec(lim.decode(file, data), file, budget)
 
 
 def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Spec:
@@ -144,27 +153,35 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     top = _compose(r, text)
     top, budget, suffix = _apply_budget(r, top, budget)
     study, n_src, seed = _header(r, top)
+    lim.check_study_name(r, top["study"][1], study + suffix, NAME_LENGTH)
     dataset = parse_dataset(r, top["dataset"][1]) if "dataset" in top else DatasetSpec()
     family, space, nodes, variants = _family_space(r, top)
     train = _train(r, top, space, nodes)
     objective, sampler = _objective(r, top), _sampler(r, top)
     scheduler, grace, rf = _scheduler(r, top)
     n_trials_node = top.get("n_trials", (None, None))[1]
-    n_trials = r.scalar(n_trials_node, "n_trials", int, positive=True) if n_trials_node is not None else None
-    max_conc = r.scalar(top["max_concurrent"][1], "max_concurrent", int, positive=True) if "max_concurrent" in top else 1
+    n_trials = _bounded_int(r, top, "n_trials", None, lim.MAX_TRIALS, "rows in the database, one trial at a time")
+    max_conc = _bounded_int(r, top, "max_concurrent", 1, lim.MAX_CONCURRENT, "concurrent Ray trials")
     cpus, gpus = _resources(r, top)
     spec = Spec(file, study + suffix, family, n_src, seed, dataset, space, train, objective, sampler, scheduler,
                 grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)
-    return _count_trials(r, spec, nodes, n_trials, n_trials_node)
+    spec = dataclasses.replace(spec, max_retries=_failure(r, top))
+    spec = _count_trials(r, spec, nodes, n_trials, n_trials_node)
+    lim.check_seed(r, top["seed"][1] if "seed" in top else None, "seed", spec.seed, spec.n_trials)
+    return spec
+
+
+def _bounded_int(r: _Reader, top: dict, key: str, default: int | None, high: int, why: str) -> int | None:
+    """A positive integer top-level key, at most ``high``; ``default`` when absent."""
+    if key not in top:
+        return default
+    value = r.scalar(top[key][1], key, int, positive=True)
+    lim.at_most(r, top[key][1], key, value, high, why)
+    return value
 
 
 def _compose(r: _Reader, text: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(r.file, mark.line + 1 if mark else None, "",
-                        f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    root = lim.compose(r, text)  # nodes only, within the document bounds: nothing is constructed here
     if root is None:
         raise SpecError(r.file, None, "", "the file is empty")
     top = r.mapping(root, "")
@@ -184,8 +201,8 @@ def _header(r: _Reader, top: dict) -> tuple[str, int, int]:
     study = r.scalar(top["study"][1], "study", str)
     if not study.replace("-", "").replace("_", "").isalnum():
         raise r.fail(top["study"][1], "study", "use letters, digits, '-' and '_' only")
-    n_src = r.scalar(top["n_src"][1], "n_src", int, positive=True) if "n_src" in top else 2
-    seed = r.scalar(top["seed"][1], "seed", int) if "seed" in top else 0
+    n_src = _bounded_int(r, top, "n_src", 2, lim.MAX_N_SRC, "sources per mixture")
+    seed = r.scalar(top["seed"][1], "seed", int) if "seed" in top else 0  # bounded with n_trials, at the end
     return study, n_src, seed
 
 
@@ -244,8 +261,13 @@ def _check_train_value(r: _Reader, node: yaml.Node, key: str, name: str, v: Any)
     typ = float if isinstance(default, float) else int
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not isinstance(v, int)):
         raise r.fail(node, key, f"expected a {_tname(typ)}, got {v!r}")
+    r.finite(node, key, v)
     if v <= 0 and name not in ("weight_decay",):
         raise r.fail(node, key, f"must be > 0, got {v!r}")
+    if v < 0:
+        raise r.fail(node, key, f"must be >= 0, got {v!r}")
+    if name in lim.TRAIN_MAX:
+        lim.at_most(r, node, key, v, *lim.TRAIN_MAX[name])
 
 
 def _objective(r: _Reader, top: dict) -> Objective:
@@ -288,7 +310,7 @@ def _scheduler(r: _Reader, top: dict) -> tuple[str, int, int]:
         return scheduler, grace, rf
     snode = top["scheduler"][1]
     if isinstance(snode, yaml.ScalarNode):
-        scheduler = str(r.value(snode)).lower() if r.value(snode) is not None else "none"
+        scheduler = str(r.value(snode, "scheduler")).lower() if r.value(snode, "scheduler") is not None else "none"
     else:
         sitems = r.mapping(snode, "scheduler")
         r.check_keys(sitems, {"kind", "grace_period", "reduction_factor"}, "scheduler")
@@ -296,12 +318,31 @@ def _scheduler(r: _Reader, top: dict) -> tuple[str, int, int]:
             raise r.fail(snode, "scheduler.kind", "missing required key")
         scheduler = r.scalar(sitems["kind"][1], "scheduler.kind", str)
         if "grace_period" in sitems:
-            grace = r.scalar(sitems["grace_period"][1], "scheduler.grace_period", int, positive=True)
+            gnode = sitems["grace_period"][1]
+            grace = r.scalar(gnode, "scheduler.grace_period", int, positive=True)
+            lim.at_most(r, gnode, "scheduler.grace_period", grace, lim.TRAIN_MAX["epochs"][0], "as train.epochs")
         if "reduction_factor" in sitems:
-            rf = r.scalar(sitems["reduction_factor"][1], "scheduler.reduction_factor", int, positive=True)
+            rnode = sitems["reduction_factor"][1]
+            rf = r.scalar(rnode, "scheduler.reduction_factor", int, positive=True)
+            if rf < lim.MIN_REDUCTION_FACTOR:  # Ray's ASHAScheduler asserts it, after the study row exists
+                raise r.fail(rnode, "scheduler.reduction_factor", f"must be >= {lim.MIN_REDUCTION_FACTOR}, got {rf}")
     if scheduler not in SCHEDULERS:
         raise r.fail(snode, "scheduler", f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
     return scheduler, grace, rf
+
+
+def _failure(r: _Reader, top: dict) -> int:
+    """``failure: {max_retries: N}``: how often a failed trial runs again within the launch."""
+    if "failure" not in top:
+        return 0
+    items = r.mapping(top["failure"][1], "failure")
+    r.check_keys(items, {"max_retries"}, "failure")
+    if "max_retries" not in items:
+        return 0
+    n = r.scalar(items["max_retries"][1], "failure.max_retries", int)
+    if not 0 <= n <= MAX_RETRIES:
+        raise r.fail(items["max_retries"][1], "failure.max_retries", f"must be in [0, {MAX_RETRIES}], got {n}")
+    return n
 
 
 def _resources(r: _Reader, top: dict) -> tuple[float, float]:
@@ -311,8 +352,12 @@ def _resources(r: _Reader, top: dict) -> tuple[float, float]:
         r.check_keys(ritems, {"cpu", "gpu"}, "resources")
         if "cpu" in ritems:
             cpus = r.scalar(ritems["cpu"][1], "resources.cpu", float, positive=True)
+            lim.at_most(r, ritems["cpu"][1], "resources.cpu", cpus, lim.MAX_CPUS, "CPUs of one node")
         if "gpu" in ritems:
             gpus = r.scalar(ritems["gpu"][1], "resources.gpu", float)
+            if gpus < 0:
+                raise r.fail(ritems["gpu"][1], "resources.gpu", f"must be >= 0, got {gpus!r}")
+            lim.at_most(r, ritems["gpu"][1], "resources.gpu", gpus, lim.MAX_GPUS, "GPUs of one node")
     return cpus, gpus
 
 
@@ -330,14 +375,22 @@ def _count_trials(r: _Reader, spec: Spec, nodes: dict[str, yaml.Node], n_trials:
         return spec
     for name, dom in spec.searched().items():
         if dom.kind not in ("choice",) and not (dom.kind == "int" and not dom.log):
-            raise r.fail(nodes[name], name if name.startswith("train.") else f"params.{name}",
-                         f"the grid sampler needs choice or int domains, got {dom.kind}")
-    size = spec.grid_size()
+            raise r.fail(nodes[name], _key_of(name), f"the grid sampler needs choice or int domains, got {dom.kind}")
+    size = spec.grid_size()  # arithmetic: nothing is listed before the bound
+    if size > lim.MAX_GRID_POINTS:  # named at the widest domain, the one to narrow first
+        widest = max(spec.searched().items(), key=lambda kv: kv[1].grid_size())[0]
+        raise r.fail(nodes[widest], _key_of(widest), f"the grid has {size} points; at most "
+                     f"{lim.MAX_GRID_POINTS} are allowed (narrow the ranges, or use the tpe or random sampler)")
     if n_trials is None:
         return dataclasses.replace(spec, n_trials=size)
     if n_trials != size:
         raise r.fail(n_trials_node, "n_trials", f"a grid of {size} points needs n_trials: {size} (or leave it out)")
     return spec
+
+
+def _key_of(name: str) -> str:
+    """The spec key that wrote the searched parameter ``name`` of ``Spec.space``."""
+    return "variants" if name == "variant" else name if name.startswith("train.") else f"params.{name}"
 
 
 def _variants(r: _Reader, node: yaml.Node, families: dict) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -372,7 +425,7 @@ def _variants(r: _Reader, node: yaml.Node, families: dict) -> dict[str, tuple[st
             if not isinstance(pv, yaml.ScalarNode):
                 raise r.fail(pv, pkey, "variant parameters are fixed values")
             try:
-                base[pname] = fam.hyperparameters[pname].validate(r.value(pv))
+                base[pname] = fam.hyperparameters[pname].validate(r.value(pv, pkey))
             except ValueError as exc:
                 raise r.fail(pv, pkey, str(exc)) from None
         try:

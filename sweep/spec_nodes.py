@@ -4,6 +4,7 @@ YAML nodes so that every error can name ``file:line: key.path``."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import yaml
@@ -15,6 +16,8 @@ class SpecError(ValueError):
     """A spec problem located at ``file:line`` and a dotted key path."""
 
     def __init__(self, file: str, line: int | None, key: str, message: str) -> None:
+        # The CLI prints the error as one line: a key or message may quote text with line breaks.
+        key, message = (s.replace("\r", "\\r").replace("\n", "\\n") for s in (key, message))
         self.file, self.line, self.key, self.message = file, line, key, message
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
@@ -54,6 +57,14 @@ class Domain:
             return list(range(int(self.low), int(self.high) + 1, self.step or 1))
         raise ValueError(f"a {self.kind} range has no finite grid")
 
+    def grid_size(self) -> int:
+        """``len(self.grid_values())``, by arithmetic: a spec's grid is bounded before it is listed."""
+        if self.kind in ("fixed", "choice"):
+            return len(self.values)
+        if self.kind == "int" and not self.log:
+            return (int(self.high) - int(self.low)) // (self.step or 1) + 1
+        raise ValueError(f"a {self.kind} range has no finite grid")
+
 
 # ---------------------------------------------------------------------------------------------
 # Parsing with line numbers: compose the YAML into nodes (which carry marks), then walk them.
@@ -87,20 +98,49 @@ class Reader:
                allow_none: bool = False) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, key, f"expected a {tname(typ)}, got {describe(node)}")
-        value = yaml.safe_load(yaml.serialize(node))
+        value = self.value(node, key)
         if value is None and allow_none:
             return None
         types = typ if isinstance(typ, tuple) else (typ,)
         if float in types and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 2**1023:  # float() raises OverflowError past ~1.8e308
+                raise self.fail(node, key, f"must be a finite number, got an integer of {len(str(value))} digits")
             value = float(value)
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise self.fail(node, key, f"expected a {tname(typ)}, got {value!r}")
+        self.finite(node, key, value)
         if positive and value <= 0:
             raise self.fail(node, key, f"must be > 0, got {value!r}")
         return value
 
-    def value(self, node: yaml.Node) -> Any:
-        return yaml.safe_load(yaml.serialize(node))
+    def value(self, node: yaml.Node, key: str = "") -> Any:
+        """The Python value of one node. Constructing can fail on text the resolver accepted
+        (``2020-13-45`` as a date, an integer of 5,000 digits, ``!!int abc``): a located error."""
+        try:
+            return _construct(node)
+        except _CONSTRUCT_ERRORS as exc:
+            problem = str(getattr(exc, "problem", None) or exc).strip().splitlines() or [type(exc).__name__]
+            raise self.fail(node, key, f"cannot read {_shown(node)}: {problem[0]}") from None
+
+    def finite(self, node: yaml.Node, key: str, value: Any) -> None:
+        """NaN and infinities pass ``<``/``>`` checks silently and crash (or poison) a trial later."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(node, key, f"must be a finite number, got {value!r}")
+
+
+# What PyYAML's safe constructors raise on a scalar they cannot build (int(), date(), a dict lookup).
+_CONSTRUCT_ERRORS = (yaml.YAMLError, ValueError, KeyError, TypeError, OverflowError)
+
+
+def _construct(node: yaml.Node) -> Any:
+    # Callers hand scalars, or collections already bounded by spec_limits.compose (so this never
+    # builds an alias bomb).
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _shown(node: yaml.Node) -> str:
+    text = node.value if isinstance(node, yaml.ScalarNode) else "this value"
+    return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
 def join(prefix: str, name: str) -> str:
@@ -112,7 +152,10 @@ def describe(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return repr(yaml.safe_load(yaml.serialize(node)))
+    try:
+        return repr(_construct(node))
+    except _CONSTRUCT_ERRORS:
+        return _shown(node)
 
 
 def tname(typ: type | tuple) -> str:
@@ -123,7 +166,9 @@ def tname(typ: type | tuple) -> str:
 
 def parse_domain(r: Reader, node: yaml.Node, key: str) -> Domain:
     if isinstance(node, yaml.ScalarNode):
-        return Domain("fixed", (r.value(node),))
+        value = r.value(node, key)
+        r.finite(node, key, value)
+        return Domain("fixed", (value,))
     if isinstance(node, yaml.SequenceNode):
         raise r.fail(node, key, "a list is ambiguous; write {choice: [...]} for a categorical domain")
     items = r.mapping(node, key)
@@ -136,7 +181,7 @@ def parse_domain(r: Reader, node: yaml.Node, key: str) -> Domain:
     vkey = join(key, kind)
     if not isinstance(vnode, yaml.SequenceNode):
         raise r.fail(vnode, vkey, f"expected a list, got {describe(vnode)}")
-    values = [r.value(v) for v in vnode.value]
+    values = [r.value(v, vkey) for v in vnode.value]
     if kind == "choice":
         if not values:
             raise r.fail(vnode, vkey, "empty domain: give at least one choice")
@@ -145,6 +190,7 @@ def parse_domain(r: Reader, node: yaml.Node, key: str) -> Domain:
         for v, vn in zip(values, vnode.value):
             if not isinstance(v, (str, int, float, bool)) and v is not None:
                 raise r.fail(vn, vkey, f"choices must be scalars, got {describe(vn)}")
+            r.finite(vn, vkey, v)
         return Domain("choice", tuple(values))
     if len(values) != 2:
         raise r.fail(vnode, vkey, f"a range is [low, high], got {len(values)} values")
@@ -156,6 +202,8 @@ def parse_domain(r: Reader, node: yaml.Node, key: str) -> Domain:
         raise r.fail(vnode, vkey, f"a log range needs low > 0, got {low}")
     step = r.scalar(items["step"][1], join(key, "step"), int, positive=True) if "step" in items else None
     log = r.scalar(items["log"][1], join(key, "log"), bool) if "log" in items else False
+    if log and (low < 1 or (step or 1) != 1):  # what Optuna's IntDistribution accepts, checked now
+        raise r.fail(node, key, f"a log int range needs low >= 1 and no step, got low {low}, step {step}")
     return Domain(kind, (), float(low) if kind != "int" else low, float(high) if kind != "int" else high, step, log)
 
 

@@ -34,6 +34,14 @@ def synth_utterances(n_speakers: int, n_utts: int, seed: int = 0) -> Utts:
     return {str(100 + k): xs[k * n_utts:(k + 1) * n_utts] for k in range(n_speakers)}
 
 
+def noise_utterances(n_speakers: int, n_utts: int, seed: int = 0) -> Utts:
+    """Stand-ins for :func:`synth_utterances` without a synthesiser: 0.3-0.6 s of noise each, for
+    tests of layouts and checks that never listen to the signals."""
+    rng = np.random.default_rng(seed)
+    return {str(100 + k): [rng.uniform(-0.3, 0.3, int(rng.integers(2400, 4800))).astype(np.float32)
+                           for _ in range(n_utts)] for k in range(n_speakers)}
+
+
 def write_speakers(dst: Path, utts: Utts, rate: int = 16000, fmt: str = "flac") -> Path:
     """LibriSpeech layout ``dst/SPK/CHAPTER/SPK-CHAPTER-NNNN.flac`` (or .wav)."""
     for spk, xs in utts.items():

@@ -139,6 +139,9 @@ def test_cache_hit_is_fast_and_rewrites_nothing(corpus: Path) -> None:
 @needs_tts
 def test_other_arguments_rebuild_and_interrupted_build_never_looks_complete(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache folder of the harness's own (rebuild=True) holding our corpus with other arguments
+    is replaced; an interrupted build leaves the old one intact. (A root the user gives is never
+    replaced: tests/test_data_safety.py.)"""
     root = tmp_path / "c"
     make_default_dataset(root, seed=3, n_train=2, n_valid=1, n_test=1)
     real = synth._write_split
@@ -150,10 +153,11 @@ def test_other_arguments_rebuild_and_interrupted_build_never_looks_complete(
 
     monkeypatch.setattr(synth, "_write_split", crash_on_tt)
     with pytest.raises(KeyboardInterrupt):
-        make_default_dataset(root, seed=4, n_train=2, n_valid=1, n_test=1)
+        make_default_dataset(root, seed=4, n_train=2, n_valid=1, n_test=1, rebuild=True)
     assert json.loads((root / "manifest.json").read_text())["seed"] == 3  # old corpus intact
+    assert (tmp_path / ".c.partial" / ".sweep-building").is_file()  # marked as a partial build of ours
     monkeypatch.setattr(synth, "_write_split", real)
-    make_default_dataset(root, seed=4, n_train=2, n_valid=1, n_test=1)
+    make_default_dataset(root, seed=4, n_train=2, n_valid=1, n_test=1, rebuild=True)
     assert json.loads((root / "manifest.json").read_text())["seed"] == 4
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".c.lock") == ["c"]
 

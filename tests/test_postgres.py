@@ -56,17 +56,41 @@ def postgres_url():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_a_sweep_writes_to_postgresql(tmp_path, tiny_data, postgres_url, monkeypatch):
+PASSWORD = "s3cret-Pw-in-url"  # the test server trusts local connections, so any password works
+
+
+def _files_containing(root: Path, needle: bytes) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                hits.append(str(path))
+        except OSError:
+            continue
+    return hits
+
+
+def test_a_sweep_writes_to_postgresql_and_its_password_goes_nowhere(tmp_path, tiny_data, postgres_url, monkeypatch):
     import ray
 
     monkeypatch.setenv("SWEEP_RUNS", str(tmp_path / "ray"))
+    ray_tmp = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # Ray's socket paths must stay short
+    url = postgres_url.replace("sweep@", f"sweep:{PASSWORD}@")
     text = tiny_spec(tiny_data, study="pg", masks=("AM", "PSM"))
     spec = parse_spec(text, "pg.yaml")
+    printed = io.StringIO()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             _temp_dir=str(ray_tmp))
     try:
-        outcome = launch(spec, postgres_url, out=io.StringIO())
+        outcome = launch(spec, url, out=printed)
     finally:
         ray.shutdown()
     assert outcome.finished == 2
+    assert PASSWORD not in printed.getvalue() and "sweep:***@" in printed.getvalue()
+    # Tune pickles its searcher and callbacks (tuner.pkl, searcher state); Ray logs the driver's work.
+    assert (tmp_path / "ray").is_dir() and not _files_containing(tmp_path / "ray", PASSWORD.encode())
+    assert not _files_containing(ray_tmp, PASSWORD.encode())
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     ot = optuna.load_study(study_name="pg", storage=postgres_url)
     store = Store(postgres_url)
     rows = store.trials(store.study("pg").id)

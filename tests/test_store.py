@@ -19,15 +19,21 @@ def test_a_study_remembers_its_budget_so_resume_rereads_the_same_spec(tmp_path):
     assert again.budget == "paper" and again.train.epochs == 50 and again.study == "tiny-paper"
 
 
-def test_an_older_database_gets_the_new_nullable_columns(tmp_path):
-    db = tmp_path / "old.db"
-    with sqlite3.connect(db) as c:  # sweep_study as the first release wrote it: no `budget`
+def _old_database(db, dataset: str = "{}") -> None:
+    """sweep_study as the first release wrote it (no `budget`, no `data_root`), and no other table."""
+    with sqlite3.connect(db) as c:
         c.execute("create table sweep_study (id integer primary key, name varchar(200) unique, family varchar(64), "
                   "spec_path text, spec_yaml text, sampler varchar(16), scheduler varchar(16), n_trials integer, "
                   "seed integer, dataset text, objective varchar(64), created_at datetime, code_version varchar(64))")
         c.execute("insert into sweep_study (name, family, spec_path, spec_yaml, sampler, scheduler, n_trials, seed, "
                   "dataset, objective, code_version) values ('old', 'upit', 'x.yaml', 'study: old', 'tpe', 'none', "
-                  "3, 0, '{}', 'max valid_si_snri', '0.0.1')")
+                  "3, 0, ?, 'max valid_si_snri', '0.0.1')", (dataset,))
+    c.close()
+
+
+def test_an_older_database_gets_the_new_nullable_columns(tmp_path):
+    db = tmp_path / "old.db"
+    _old_database(db)
     store = Store(f"sqlite:///{db}")
     row = store.study("old")
     assert row is not None and row.budget is None
@@ -112,3 +118,34 @@ def test_a_data_root_kept_in_json_by_older_releases_moves_into_its_column(tmp_pa
                   "3, 0, '{\"kind\": \"default\", \"data_root\": \"/data/c\"}', 'max valid_si_snri', '0.1.0')")
     row = Store(f"sqlite:///{db}").study("old")
     assert row.data_root == "/data/c" and "data_root" not in row.dataset
+
+
+def test_opening_writes_nothing_and_a_reader_never_writes(tmp_path):
+    import pytest
+
+    from sweep.store.engine import StorageError
+
+    db = tmp_path / "new.db"
+    writer, reader = Store(f"sqlite:///{db}"), Store(f"sqlite:///{db}", write=False)
+    assert writer.study("tiny") is None and writer.studies() == [] and reader.studies() == []
+    assert not writer.exists() and list(tmp_path.iterdir()) == []  # reading created no database
+    spec = load_spec(write(tmp_path, GOOD))
+    with pytest.raises(StorageError, match="opened for reading only"):
+        reader.ensure_study(spec.study, spec)
+    assert not db.exists()
+    sid = writer.ensure_study(spec.study, spec).id  # the first write creates it
+    assert db.exists() and reader.study("tiny").id == sid and reader.counts(sid)["running"] == 0
+
+
+def test_a_reader_reads_an_older_database_as_it_is(tmp_path):
+    db = tmp_path / "old.db"
+    _old_database(db, '{"kind": "default", "data_root": "/data/c"}')
+    before = db.read_bytes()
+    reader = Store(f"sqlite:///{db}", write=False)
+    row = reader.study("old")  # the columns it lacks read as None; data_root still comes out of the JSON
+    assert row.budget is None and row.driver is None and row.data_root == "/data/c" and "data_root" not in row.dataset
+    assert [s.name for s in reader.studies()] == ["old"] and reader.trials(row.id) == []
+    trials, results, epochs = reader.frames("old")
+    assert len(trials) == 0 and "objective_value" in trials and len(reader.utterance_frame("old")) == 0
+    assert len(reader.oracle_frame()) == 0 and reader.counts(row.id)["complete"] == 0
+    assert db.read_bytes() == before  # no column added, no table created

@@ -7,7 +7,7 @@
   and ``make_datasets`` for a trial; ``cache``: where corpora live, for the driver and the CLI.
 - Readers and writers: ``wsj0mix`` (the layout's torch Dataset and test conditions),
   ``librimix`` (metadata CSVs), ``speakers`` (folders of recordings), ``synth`` (the embedded
-  default corpus), ``mixing`` (levels, the mixing recipe, fixed sets) and ``dynamic`` (dynamic
+  default corpus; ``generated``: where it may be written), ``mixing`` (levels, the mixing recipe, fixed sets) and ``dynamic`` (dynamic
   mixing).
 - ``constants``: split names and folders, levels, default sizes, random-stream tags.
 

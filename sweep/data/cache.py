@@ -3,13 +3,16 @@
 ``$SWEEP_DATA`` (default ``./data``) holds the embedded default corpus
 (``default-seed{seed}-{n_train}-{n_valid}-{n_test}``) and the prepared roots of the other kinds
 (``{kind}-{digest}``, see :mod:`sweep.data.prepare`). Builders serialise on a lock file beside
-the folder they build, so concurrent launches build each corpus once.
+the folder they build, so concurrent launches build each corpus once. A build happens in a
+temp folder beside its final name, marked by :data:`BUILDING` until complete; only such folders
+(partial or complete builds of ours) are ever deleted (:func:`discard_build`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from sweep.spec import Spec
 
 __all__ = ["check_data", "data_root_for", "data_summary", "default_data_dir", "default_corpus_dir",
-           "stage_printer", "file_lock"]
+           "stage_printer", "file_lock", "BUILDING", "start_build", "finish_build", "discard_build"]
+
+BUILDING = ".sweep-building"  # inside a folder being built: marks a partial build of ours
 
 
 def default_data_dir() -> Path:
@@ -39,7 +44,8 @@ def default_corpus_dir(seed: int, n_train: int, n_valid: int, n_test: int, data_
 
 def check_data(spec: Spec) -> DataPlan | None:
     """Check the spec's corpus (every file header) before anything is written; returns the
-    :class:`sweep.data.check.DataPlan`, or None for a generated corpus (made, so valid).
+    :class:`sweep.data.check.DataPlan`, or None for a generated corpus (its files are checked as
+    they are made; its kind's ``verify`` refuses a root it must not write, an ``n_src`` it lacks).
 
     Raises:
         sweep.data.check.DataError: one line, starting with the offending path.
@@ -47,7 +53,10 @@ def check_data(spec: Spec) -> DataPlan | None:
     from sweep.data.check import check_dataset
     from sweep.data.registry import get_kind
 
-    if get_kind(spec.dataset.kind).generated:
+    kind = get_kind(spec.dataset.kind)
+    if kind.generated:
+        if kind.verify is not None:
+            kind.verify(spec.dataset, spec.n_src, default_data_dir())
         return None
     return check_dataset(spec.dataset, spec.n_src)
 
@@ -69,6 +78,8 @@ def data_root_for(spec: Spec, progress: TextIO | None = sys.stderr, plan: DataPl
 
     kind = get_kind(spec.dataset.kind)
     if kind.generated:
+        if kind.verify is not None:
+            kind.verify(spec.dataset, spec.n_src, default_data_dir())
         return kind.generate(spec.dataset, default_data_dir(), stage_printer(progress))
     plan = plan or check_data(spec)
     return kind.prepare(plan, default_data_dir(), stage_printer(progress))
@@ -96,3 +107,34 @@ def file_lock(path: Path) -> Iterator[None]:
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, even on errors
         yield
+
+
+def start_build(tmp: Path, finished: str) -> None:
+    """Make the temp folder ``tmp`` afresh (see :func:`discard_build`), marked as a build of ours."""
+    discard_build(tmp, finished)
+    tmp.mkdir(parents=True)
+    (tmp / BUILDING).write_text("a build by sweep.data; deleted when complete\n", encoding="utf-8")
+
+
+def finish_build(tmp: Path) -> None:
+    """Drop the mark once the build's last file (``finished``) is written: it is complete."""
+    (tmp / BUILDING).unlink()
+
+
+def discard_build(path: Path, finished: str) -> None:
+    """Delete ``path`` if it is a build of ours: partial (holds :data:`BUILDING`), complete (holds
+    ``finished``, the file a build writes last) or an empty folder. Anything else stays.
+
+    Raises:
+        sweep.data.check.DataError: ``path`` exists and is not a build of ours.
+    """
+    if not os.path.lexists(path):
+        return
+    if path.is_dir() and not path.is_symlink() and (
+            (path / BUILDING).is_file() or (path / finished).is_file() or not any(path.iterdir())):
+        shutil.rmtree(path)
+        return
+    from sweep.data.check import DataError
+
+    raise DataError(f"{path}: in the way of a build and not one of ours (no {BUILDING} or {finished} in it); "
+                    "refusing to delete it: move it away")

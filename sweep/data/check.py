@@ -7,7 +7,9 @@
 length percentiles) or raises :class:`DataError` with the offending path first, for a missing
 folder, mixture/source lists that disagree, a sample rate that differs while
 ``dataset.resample`` is off, an empty, unreadable or multi-channel file, or a speaker with too
-few utterances to split. The checks the kinds share are here.
+few utterances to split. A root that is a system folder or the home folder is refused from its
+path alone (:func:`system_folder`), before anything under it is listed. The checks the kinds
+share are here.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from sweep.data.spec import DatasetSpec
 
 __all__ = ["DataError", "DataPlan", "SplitInfo", "check_dataset", "checked_file", "check_records",
-           "mixture_names", "wsj0mix_records", "wsj0mix_speakers"]
+           "mixture_names", "system_folder", "wsj0mix_records", "wsj0mix_speakers"]
+
+# Folders that are never a corpus: reading one would walk the system, writing one would wreck it.
+SYSTEM_FOLDERS = frozenset(Path(p) for p in (
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc",
+    "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/Applications", "/Library", "/System", "/Users",
+    "/private", "/Volumes"))
+VIRTUAL_FOLDERS = (Path("/proc"), Path("/sys"))  # nothing under these is a corpus either (/dev/shm may be)
 
 
 class DataError(ValueError):
@@ -87,6 +96,26 @@ class DataPlan:
         return "\n".join(lines)
 
 
+def system_folder(path: str | Path) -> str | None:
+    """Why ``path`` can be no corpus (``"a system folder"``, ``"your home folder"``), or None.
+
+    Decided from the path alone (links resolved), so nothing under it is read.
+    """
+    p = Path(path).expanduser()
+    try:
+        p = p.resolve()
+    except (OSError, RuntimeError):  # a link loop: judge the path as written
+        p = Path(os.path.abspath(p))
+    try:
+        if p == Path.home().resolve():
+            return "your home folder"
+    except (OSError, RuntimeError):  # no home to be found
+        pass
+    if p in SYSTEM_FOLDERS or p.parent == p or any(p.is_relative_to(v) for v in VIRTUAL_FOLDERS):
+        return "a system folder"
+    return None
+
+
 def check_dataset(ds: DatasetSpec, n_src: int) -> DataPlan:
     """Validate the corpus ``ds`` names for ``n_src``-speaker mixtures; see the module doc."""
     kind = get_kind(ds.kind)
@@ -94,6 +123,9 @@ def check_dataset(ds: DatasetSpec, n_src: int) -> DataPlan:
         raise DataError(f"the {ds.kind} corpus is generated (and checked) when it is built, by "
                         "`sweep data make` or the first launch")
     root = Path(ds.root or "").expanduser()
+    reason = system_folder(root)
+    if reason:  # refused before anything under it is listed: a scan of / would never end
+        raise DataError(f"{root}: {reason}, not a {ds.kind} corpus; point dataset.root at the corpus folder")
     if not root.exists():
         raise DataError(f"{root}: missing folder (dataset.root)")
     try:

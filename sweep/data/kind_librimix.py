@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sweep.data.check import DataPlan, SplitInfo, check_records
+from sweep.data.check import DataError, DataPlan, SplitInfo, check_records
 from sweep.data.constants import SPLITS, ProgressFn
 from sweep.data.librimix import MIXTURES, SUBSETS, TRAIN_SUBSETS, hold_out, read_metadata, speaker_of
 from sweep.data.prepare import cached_root, fill_records
@@ -19,6 +19,12 @@ OPTIONS = (
 
 
 def _check(ds, root: Path, n_src: int) -> DataPlan:
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; dataset.root of a librimix dataset is a LibriMix folder holding "
+                        f"metadata/ (e.g. Libri{n_src}Mix/wav8k/min)")
+    if not (root / "metadata").is_dir():
+        raise DataError(f"{root}: not a LibriMix corpus: no metadata/ folder in it (dataset.root is e.g. "
+                        f"Libri{n_src}Mix/wav8k/min, holding metadata/, {ds.subset}/, dev/ and test/)")
     subsets = {"train": ds.subset, **SUBSETS}
     recs = {name: read_metadata(root, sub, ds.mixture, n_src) for name, sub in subsets.items()}
     recs["train"], recs["closed"] = hold_out(recs["train"], ds.n_test, ds.seed)

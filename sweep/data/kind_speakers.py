@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from sweep.data.check import DataError, DataPlan, SplitInfo, checked_file
+from sweep.data.check import DataError, DataPlan, SplitInfo, checked_file, system_folder
 from sweep.data.constants import EVAL_SPLITS, FOLDER, ProgressFn
 from sweep.data.prepare import cached_root, recipe_of
 from sweep.data.registry import DatasetKind, Option, register
@@ -25,7 +25,8 @@ TRAIN_POOL, NOISE_POOL = "train_pool.csv", "noise_pool.csv"  # in the prepared r
 def _check(ds, root: Path, n_src: int) -> DataPlan:
     utts = scan_speakers(root)
     if not utts:
-        raise DataError(f"{root}: no .wav or .flac files")
+        raise DataError(f"{root}: not a speakers corpus: no .wav or .flac files under it (expected "
+                        "root/SPEAKER/.../*.flac or *.wav, or a CSV manifest)")
     checked = []
     for u in utts:
         rate, frames = checked_file(Path(u.path), ds)
@@ -44,6 +45,9 @@ def _noise(ds) -> list[Utterance]:
     if not ds.noise:
         return []
     folder = Path(ds.noise).expanduser()
+    reason = system_folder(folder)
+    if reason:
+        raise DataError(f"{folder}: {reason}, not a folder of noise recordings (dataset.noise)")
     if not folder.is_dir():
         raise DataError(f"{folder}: missing folder (dataset.noise)")
     noise = []

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from functools import partial
 from pathlib import Path
 
@@ -12,9 +14,24 @@ from sweep.data.prepare import cached_root, fill_records
 from sweep.data.registry import DatasetKind, register
 
 
-def _check(ds, root: Path, n_src: int) -> DataPlan:
+def _layout(root: Path, n_src: int) -> None:
+    """A wsj0-mix root with ``n_src`` sources: checked from its folder names, before any file is read."""
     if not root.is_dir():
-        raise DataError(f"{root}: not a folder (dataset.root)")
+        raise DataError(f"{root}: not a folder; dataset.root of a wsj0mix dataset is a wsj0-mix folder "
+                        "holding tr/, cv/, tt/ (e.g. .../2speakers/wav8k/min)")
+    splits = [root / FOLDER[name] for name in ("train", "valid", "open") if (root / FOLDER[name]).is_dir()]
+    if not splits:
+        raise DataError(f"{root}: not a wsj0-mix corpus: no tr/, cv/ or tt/ in it (dataset.root is e.g. "
+                        ".../2speakers/wav8k/min)")
+    found = {e.name for e in os.scandir(splits[0]) if e.is_dir() and re.fullmatch(r"s[1-9]\d*", e.name)}
+    count = max((int(name[1:]) for name in found), default=0)
+    if count >= 2 and found == {f"s{k}" for k in range(1, count + 1)} and count != n_src:
+        raise DataError(f"{root}: a {count}-speaker corpus ({splits[0].name}/ holds s1..s{count}) but n_src is "
+                        f"{n_src}; set n_src: {count} or point at a wsj0-{n_src}mix folder")
+
+
+def _check(ds, root: Path, n_src: int) -> DataPlan:
+    _layout(root, n_src)
     closed = root / FOLDER["closed"]
     folders = {name: root / FOLDER[name] for name in SPLITS}
     if not closed.is_dir():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 from sweep.data.constants import Stream, stream
@@ -73,12 +74,7 @@ def read_metadata(root: str | Path, subset: str, mixture: str, n_src: int) -> li
     out = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in need if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: no column {missing[0]} (n_src={n_src}; is this a "
-                             f"Libri{n_src}Mix metadata file?)")
-        if f"source_{n_src + 1}_path" in (reader.fieldnames or []):
-            raise ValueError(f"{path}: has a source_{n_src + 1}_path column but n_src is {n_src}")
+        _check_columns(path, reader.fieldnames or [], need, n_src)
         for line, row in enumerate(reader, 2):
             files = [_resolve(root, subset, row[c]) for c in need[1:]]
             for p in files:
@@ -88,6 +84,17 @@ def read_metadata(root: str | Path, subset: str, mixture: str, n_src: int) -> li
     if not out:
         raise ValueError(f"{path}: no mixtures listed")
     return out
+
+
+def _check_columns(path: Path, columns: list[str], need: list[str], n_src: int) -> None:
+    count = sum(1 for c in columns if re.fullmatch(r"source_\d+_path", c))
+    if count >= 2 and count != n_src:
+        raise ValueError(f"{path}: a Libri{count}Mix metadata file ({count}-speaker corpus: {count} sources per "
+                         f"mixture) but n_src is {n_src}; set n_src: {count} or point at a Libri{n_src}Mix folder")
+    missing = [c for c in need if c not in columns]
+    if missing:
+        raise ValueError(f"{path}: no column {missing[0]} (n_src={n_src}; is this a "
+                         f"Libri{n_src}Mix metadata file?)")
 
 
 def hold_out(records: list[MixRecord], n: int, seed: int) -> tuple[list[MixRecord], list[MixRecord]]:

@@ -23,14 +23,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from sweep.audio import audio_info, read_audio, resample, write_wav
-from sweep.data.cache import file_lock
+from sweep.data.cache import file_lock, finish_build, start_build
 from sweep.data.check import DataPlan, SplitInfo, wsj0mix_records, wsj0mix_speakers
 from sweep.data.constants import FOLDER, ProgressFn
 from sweep.data.mixing import MixRecipe
@@ -72,13 +71,13 @@ def cached_root(plan: DataPlan, cache_dir: Path, progress: ProgressFn | None, fi
         if (root / META).is_file():
             return root.resolve()
         tmp = root.parent / f".{root.name}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        start_build(tmp, META)  # a leftover of ours is deleted; anything else is refused
         meta = {"kind": ds.kind, "sample_rate": ds.sample_rate, "resample": plan.needs_resampling,
                 "seed": ds.seed, "n_train": ds.n_train, "recipe": dataclasses.asdict(recipe_of(ds)),
                 "dynamic_default": get_kind(ds.kind).dynamic_default, "source": str(plan.root)}
         fill(plan, tmp, progress)
         (tmp / META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        finish_build(tmp)
         os.replace(tmp, root)
     return root.resolve()
 

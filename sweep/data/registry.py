@@ -9,7 +9,8 @@ Every kind ends up as a root in the wsj0-2mix layout plus ``dataset.json`` (see
 
 * **read** kinds (``check`` is set) validate every file header into a
   :class:`~sweep.data.check.DataPlan` and ``prepare`` that plan into a root;
-* **generated** kinds (``generate`` is set) build their corpus themselves;
+* **generated** kinds (``generate`` is set) build their corpus themselves, after ``verify``
+  has refused what cannot be built (a root holding something else, an ``n_src`` it lacks);
 * ``train_set`` builds the training set from the prepared root when the layout's ``tr``
   (fixed mixtures, or dynamic mixing of their sources) is not what the kind wants.
 """
@@ -92,6 +93,8 @@ class DatasetKind:
         prepare: ``(plan, cache_dir, progress) -> root`` that trials read (wsj0-2mix layout);
             usually :func:`sweep.data.prepare.cached_root` with the kind's own filler.
         generate: ``(ds, cache_dir, progress) -> root`` of a generated corpus.
+        verify: ``(ds, n_src, cache_dir) -> None`` for a generated corpus: what ``sweep data check``
+            and a launch check before anything is written; raises ``DataError`` starting with a path.
         describe: ``(ds) -> str``: what ``sweep data check`` prints for a generated corpus.
         train_set: ``(root, meta, *, n_src, segment, sample_rate, seed, dynamic, recipe) ->
             Dataset`` when the training set is not the layout's ``tr`` (see make_datasets).
@@ -104,6 +107,7 @@ class DatasetKind:
     check: Callable[[Any, Path, int], DataPlan] | None = None
     prepare: Callable[[DataPlan, Path, ProgressFn | None], Path] | None = None
     generate: Callable[[Any, Path, ProgressFn | None], Path] | None = None
+    verify: Callable[[Any, int, Path], None] | None = None
     describe: Callable[[Any], str] | None = None
     train_set: Callable[..., Any] | None = None
     dynamic_default: bool = False

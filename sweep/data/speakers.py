@@ -24,6 +24,8 @@ from sweep.data.constants import SPLITS, Stream, stream
 __all__ = ["Utterance", "scan_speakers", "scan_audio", "split_speakers", "read_pool", "write_pool"]
 
 HELD_OUT_FRACTION = 0.1  # of each seen speaker's utterances, for validation and again for closed test
+# A scan lists at most this many files and folders (LibriSpeech's 960 h: about 0.3 million).
+MAX_SCAN_ENTRIES = 3_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +39,18 @@ class Utterance:
 
 
 def scan_audio(folder: Path) -> list[Path]:
-    """All .wav/.flac files under ``folder`` (recursively), sorted so the order is stable."""
-    out = []
+    """All .wav/.flac files under ``folder`` (recursively), sorted so the order is stable.
+
+    Raises:
+        ValueError: naming ``folder``, once more than :data:`MAX_SCAN_ENTRIES` files and folders
+            have been listed under it (not a corpus folder, or links that loop): the scan stops.
+    """
+    out, listed = [], 0
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        listed += len(dirnames) + len(filenames)
+        if listed > MAX_SCAN_ENTRIES:
+            raise ValueError(f"{folder}: more than {MAX_SCAN_ENTRIES} files and folders under it, scan stopped; "
+                             "point at the folder of one corpus (or list its files in a CSV manifest)")
         dirnames.sort()
         out += [Path(dirpath) / f for f in sorted(filenames) if f.lower().endswith(AUDIO_SUFFIXES)]
     return out
@@ -55,6 +66,9 @@ def scan_speakers(root: str | Path) -> list[Utterance]:
     root = Path(root).expanduser()
     if root.is_file() and root.suffix.lower() == ".csv":
         return _manifest(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root}: not a folder or a .csv manifest; dataset.root of a speakers dataset is a "
+                         "folder of recordings (root/SPEAKER/...) or a CSV file with columns path,speaker")
     if not root.is_dir():
         raise ValueError(f"{root}: missing folder (dataset.root of a speakers dataset)")
     utts = []

@@ -21,7 +21,8 @@ SAMPLE_RATES = (8000, 16000)
 COMMON = (
     Option("kind", str, "default", "which reader: one of the registered kinds"),
     Option("root", str, None, "the corpus (None: the embedded default under the data cache)"),
-    Option("seed", int, 0, "fixes everything the data layer draws"),
+    Option("seed", int, 0, "fixes everything the data layer draws",
+           rule=lambda v: None if 0 <= v < 2**31 else f"must be in [0, 2**31), got {v!r}"),
     Option("n_train", int, N_TRAIN, "training mixtures (speakers: per epoch)", positive=True),
     Option("n_valid", int, N_VALID, "validation mixtures", positive=True),
     Option("n_test", int, N_TEST, "mixtures per test condition", positive=True),

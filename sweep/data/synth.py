@@ -27,13 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from sweep.audio import read_wav, resample, to_pcm16, write_wav
-from sweep.data.cache import file_lock
+from sweep.data.cache import default_corpus_dir, discard_build, file_lock, finish_build, start_build
+from sweep.data.check import DataError
+from sweep.data.generated import MANIFEST, check_target, matches as _matches, read_manifest as _manifest
 from sweep.data import constants
 from sweep.data.constants import (CONDITIONS, FOLDER, FOLDERS, LEVEL_DBFS, N_TEST, N_TRAIN, N_VALID, PEAK,
                                   REL_LEVEL_DB, ProgressFn, Stream, stream)
 from sweep.data.mixing import active_level, frame_energy
 
-__all__ = ["make_default_dataset", "make_speakers", "split_voices", "Speaker", "active_level",
+__all__ = ["make_default_dataset", "corpus_key", "make_speakers", "split_voices", "Speaker", "active_level",
            "mix_pair", "SPLITS", "SAMPLE_RATE", "VERSION"]
 
 GENERATOR = "sweep.data.synth"
@@ -56,6 +58,7 @@ def make_default_dataset(
     n_test: int = N_TEST,
     progress: ProgressFn | None = None,
     workers: int = 2,
+    rebuild: bool | None = None,
 ) -> Path:
     """Build (or reuse) the synthetic 2-speaker corpus in wsj0-2mix layout under ``root``.
 
@@ -68,6 +71,9 @@ def make_default_dataset(
         progress: called as ``progress(stage, done, total)`` about 50 times per stage; stages
             are ``"{split} synthesis"`` then ``"{split} mixtures"`` for tr, cv, tt_closed, tt.
         workers: synthesis threads (each drives an external synthesiser process).
+        rebuild: may a corpus of ours with other arguments at ``root`` be replaced? Only for the
+            cache folders the harness names itself; ``None``: when ``root`` is
+            :func:`sweep.data.cache.default_corpus_dir` of these arguments.
 
     Returns:
         ``root``. If ``root/manifest.json`` records the same arguments the call returns at once.
@@ -76,35 +82,46 @@ def make_default_dataset(
 
     Raises:
         RuntimeError: espeak-ng or flite is not installed, or a synthesiser fails.
-        ValueError: bad sizes, or ``root`` holds something that is not a corpus from here.
+        DataError: bad sizes, or ``root`` must not be written (see
+            :func:`sweep.data.generated.check_target`); then nothing is written.
     """
-    root = Path(root)
-    sizes = dict(zip(SPLITS, (n_train, n_valid, n_test, n_test)))
-    if any(int(n) != n or n < 1 for n in sizes.values()):
-        raise ValueError(f"dataset sizes must be positive integers, got {sizes}")
-    key = {"generator": GENERATOR, "version": VERSION, "seed": int(seed),
-           "sample_rate": SAMPLE_RATE, "sizes": sizes}
+    root = Path(root).expanduser()
+    key = corpus_key(seed, n_train, n_valid, n_test)
     if _matches(root, key):
         return root
+    if rebuild is None:
+        rebuild = _absolute(root) == _absolute(default_corpus_dir(seed, n_train, n_valid, n_test))
+    check_target(root, key, rebuild)  # before the lock file: a refusal writes nothing
     root.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(root.parent / f".{root.name}.lock"):
         if _matches(root, key):  # another process finished it while we waited
             return root
-        if root.exists() and any(root.iterdir()) and _manifest(root).get("generator") != GENERATOR:
-            raise ValueError(f"{root}: exists and is not a corpus made by {GENERATOR}; "
-                             "refusing to overwrite it (choose another folder)")
+        check_target(root, key, rebuild)
         tools = tool_versions()  # raises a one-line RuntimeError if a synthesiser is missing
         tmp = root.parent / f".{root.name}.partial"
-        if tmp.exists():  # left by an interrupted build; we hold the lock, so it is dead
-            shutil.rmtree(tmp)
+        start_build(tmp, MANIFEST)  # a leftover of an interrupted build of ours is deleted
         _build(tmp, key, tools, progress, workers)
+        finish_build(tmp)
         old = root.parent / f".{root.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if root.exists():  # a corpus with other arguments: swap, then delete it
+        discard_build(old, MANIFEST)
+        if root.exists() and _manifest(root):  # our corpus with other arguments: swap, then delete it
             os.replace(root, old)
-        os.replace(tmp, root)
-        shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, root)  # (over an empty folder, if that is what root was)
+        discard_build(old, MANIFEST)
     return root
+
+
+def corpus_key(seed: int, n_train: int, n_valid: int, n_test: int) -> dict:
+    """What ``manifest.json`` records of the arguments: a corpus is reused only when all match."""
+    sizes = dict(zip(SPLITS, (n_train, n_valid, n_test, n_test)))
+    if any(int(n) != n or n < 1 for n in sizes.values()):
+        raise DataError(f"dataset sizes must be positive integers, got {sizes}")
+    return {"generator": GENERATOR, "version": VERSION, "seed": int(seed), "sample_rate": SAMPLE_RATE,
+            "sizes": {k: int(n) for k, n in sizes.items()}}
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 # ----------------------------------------------------------------------------- speakers
@@ -406,7 +423,7 @@ def _build(out: Path, key: dict, tools: dict[str, str], progress: ProgressFn | N
                 "speakers": [{**asdict(s), "seen": s in seen} for s in speakers],
                 "splits": summary}
     # Written last: its presence (with matching arguments) is what marks the corpus complete.
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
 def _write_split(folder: Path, utterances: list[dict], mixtures: list[dict],
@@ -440,15 +457,3 @@ def _report(progress: ProgressFn | None, stage: str, done: int, total: int) -> N
     # ~50 calls per stage: enough for a progress bar, cheap for a callback that prints.
     if progress is not None and (done == total or done % max(1, total // 50) == 0):
         progress(stage, done, total)
-
-
-def _manifest(root: Path) -> dict:
-    try:
-        return json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _matches(root: Path, key: dict) -> bool:
-    m = _manifest(root)
-    return bool(m) and all(m.get(k) == v for k, v in key.items())

@@ -7,8 +7,10 @@ Optuna's trial number, carried in each trial's config, ties a row to Optuna's ow
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
@@ -18,16 +20,42 @@ from sweep.plan import TrialPlan
 from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
 
 
-def error_text(trial) -> str:
-    """The last lines of a failed trial's error (Ray wraps the worker's traceback; its end says
-    what went wrong), at most 2,000 characters."""
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Interrupt|Exit))(?::\s*(.*))?$")
+
+
+def _raw_error(trial) -> str:
+    """Ray's text of a trial's error: from the trial's storage, else the copy Tune wrote in its
+    local folder (the storage copy may not be synced yet when the callback runs)."""
     try:
         err = trial.get_error()
+        if err:
+            return str(err)
     except Exception:  # noqa: BLE001 - Ray's error plumbing varies; never lose the status
-        err = None
-    text = str(err) if err else "the trial raised an error (see Ray's logs)"
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return "\n".join(lines[-6:])[:2000]
+        pass
+    name = getattr(trial.run_metadata, "error_filename", None)
+    if trial.local_path and name:
+        path = Path(trial.local_path) / name
+        if path.is_file():
+            return path.read_text(errors="replace")
+    return ""
+
+
+def error_text(trial) -> str:
+    """Why a trial failed: ``Type: message`` of the exception the worker raised on the first line,
+    then the last lines of its traceback (at most 2,000 characters in all)."""
+    lines = [ln.rstrip() for ln in _raw_error(trial).splitlines() if ln.strip()]
+    if not lines:
+        return "the trial's worker stopped without an error message (see its log)"
+    hits = [m for m in map(_EXCEPTION_LINE.match, (ln.strip() for ln in lines)) if m]
+    head = f"{hits[-1].group(1)}: {hits[-1].group(2) or ''}".rstrip(": ") if hits else lines[-1].strip()
+    if "ActorDied" in head or "actor died" in " ".join(lines).lower():
+        head = "the trial's worker process died (killed, or out of memory): " + head
+    return "\n".join([head, *lines[-8:]])[:2000]
+
+
+def log_path(trial) -> str | None:
+    """Where Ray keeps a trial's files (its error.txt and worker output)."""
+    return str(trial.local_path) if getattr(trial, "local_path", None) else None
 
 
 def _number(trial) -> int:
@@ -43,6 +71,7 @@ class StoreWriter(Callback):
 
     def __init__(self, store: Store, study_id: int, objective: Objective) -> None:
         self.store, self.study_id, self.objective = store, study_id, objective
+        self.searcher = None  # set by the driver: told of a failure with its reason
 
     def on_ask(self, trial_id: str, number: int, plan: TrialPlan) -> None:
         """Called by the searcher right after Optuna's ask: the row exists before the trial runs."""
@@ -55,7 +84,7 @@ class StoreWriter(Callback):
         n = _number(trial)
         self.store.add_epoch(self.study_id, n, int(result["epoch"]), result.get("train_loss"),
                              result.get("valid_si_snri"), result.get("elapsed_s"), result.get(self.objective.metric))
-        updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version")}
+        updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version", "node")}
         if result.get("final"):
             self.store.add_results(self.study_id, n, result["results"])
             updates.update(train_s=result.get("train_s"), eval_s=result.get("eval_s"))
@@ -66,7 +95,14 @@ class StoreWriter(Callback):
         self._finish(trial, COMPLETE if final else PRUNED, None)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._finish(trial, FAILED, error_text(trial))
+        reason = error_text(trial)
+        if self.searcher is not None:
+            self.searcher.tell_failure(trial.trial_id, reason)
+        self._finish(trial, FAILED, reason)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        """Tune runs a failed trial again (``failure.max_retries``): it starts over at epoch 1."""
+        self.store.restart_trial(self.study_id, _number(trial), f"attempt failed, retrying: {error_text(trial)}")
 
     def _finish(self, trial, status: str, error: str | None) -> None:
         n = _number(trial)
@@ -110,7 +146,12 @@ class ProgressPrinter(Callback):
         self._say(f"{_plan(trial).label()}: complete; test SI-SNRi (dB) {tests}")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._say(f"{_plan(trial).label()}: FAILED: {error_text(trial).splitlines()[-1]}")
+        where = log_path(trial)
+        self._say(f"{_plan(trial).label()}: FAILED: {error_text(trial).splitlines()[0]}"
+                  + (f" (log: {where})" if where else ""))
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self._say(f"{_plan(trial).label()}: failed ({error_text(trial).splitlines()[0]}); running it again")
 
     def close(self) -> None:
         self._say("done")

@@ -16,18 +16,15 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from ray.tune import Stopper
-
 from sweep.data.cache import check_data, data_root_for
+from sweep.driver.cluster import ResourceError, check_resources, init_ray
+from sweep.driver.stopping import Interrupted, SignalCatcher, StopAll
 from sweep.objective import Objective
 from sweep.spec import Spec
 from sweep.store import COMPLETE, FAILED, PRUNED, Lease, Store, StudyBusy
+from sweep.store.engine import safe_url  # re-exported: the CLI prints URLs through it
 
 log = logging.getLogger("sweep")
-
-
-class ResourceError(RuntimeError):
-    """The trials ask for resources this machine (or cluster) cannot give."""
 
 
 @dataclasses.dataclass
@@ -41,27 +38,17 @@ class Outcome:
     objective: Objective = dataclasses.field(default_factory=Objective)
 
 
-def safe_url(url: str) -> str:
-    """The storage URL with its password hidden, for anything printed."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is printed without its userinfo
-        return url.split("@")[-1]
-
-
 def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurrent: int | None = None,
            ray_address: str | None = None, out: TextIO | None = sys.stderr) -> Outcome:
     """Run (or resume) ``spec`` until the study has ``spec.n_trials`` finished trials."""
     _quiet_ray()
     name = study_name or spec.study
-    _check_gpus(spec, ray_address)
-    data_plan = check_data(spec)  # bad data stops here, before the store writes anything
+    check_resources(spec, ray_address)  # as bad data, an impossible trial stops before the store writes
+    data_plan = check_data(spec)
     store = Store(storage)
     study_id = store.ensure_study(name, spec).id
     with Lease(store, study_id) as lease:  # before recover(): a live driver's trials are not stale
-        study, finished = open_study(store, study_id, spec, name, storage, out)
+        study, ostorage, finished = open_study(store, study_id, spec, name, storage, out)
         remaining = spec.n_trials - finished
         if remaining <= 0:
             _say(out, f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run")
@@ -69,13 +56,19 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         data_root = data_root_for(spec, out, data_plan)
         store.set_study_data_root(study_id, str(Path(data_root).resolve()))
         _oracle_references(store, spec, data_root, out)
-        _init_ray(ray_address)
+        init_ray(ray_address)
         concurrent = max_concurrent or spec.max_concurrent
-        tuner, progress = build_tuner(spec, store, study_id, study, str(data_root), remaining, finished, concurrent,
-                                      name, out, lease)
-        _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
-                  f"{concurrent} at a time; storage {safe_url(storage)}")
-        tuner.fit()
+        with SignalCatcher() as signals:
+            tuner, progress, searcher = build_tuner(spec, store, study_id, (study, ostorage), str(data_root),
+                                                    remaining, finished, concurrent, name, out, StopAll(signals, lease))
+            _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
+                      f"{concurrent} at a time; storage {safe_url(storage)}")
+            tuner.fit()
+        reason = signals.reason if signals.signum else "the driver stopped before this trial finished"
+        searcher.close_unfinished(reason)
+        closed = store.fail_running(study_id, reason)
+        if signals.signum:
+            raise Interrupted(signals.signum, name, len(closed))
         if lease.lost.is_set():
             raise StudyBusy(f"study {name} was taken over by another driver while this one ran; this driver "
                             "stopped its trials (the study resumes from the database)")
@@ -85,7 +78,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
 
 def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str, out: TextIO | None):
     """The Optuna study, with a dead driver's running trials closed and their configurations
-    queued again; returns (study, number of trials already finished)."""
+    queued again; returns (study, its Optuna storage, number of trials already finished)."""
     import optuna
 
     from sweep.driver import searcher
@@ -102,12 +95,13 @@ def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str,
     if closed:
         _say(out, f"resume: {len(closed)} trial(s) left running by a stopped driver marked failed "
                   f"(numbers {closed}); their configurations run again")
-    return study, searcher.finished_count(study)
+    return study, ostorage, searcher.finished_count(study)
 
 
-def build_tuner(spec: Spec, store: Store, study_id: int, study, data_root: str, remaining: int, finished: int,
-                max_concurrent: int, name: str, out: TextIO | None, lease: Lease | None = None):
-    """The Tune ``Tuner`` for the trials still missing, and the progress printer it reports to."""
+def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, remaining: int, finished: int,
+                max_concurrent: int, name: str, out: TextIO | None, stopper: StopAll | None = None):
+    """The Tune ``Tuner`` for the trials still missing, the progress printer it reports to, and
+    the searcher (which the driver asks to close what a stop left unfinished)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
@@ -117,7 +111,8 @@ def build_tuner(spec: Spec, store: Store, study_id: int, study, data_root: str, 
     from sweep.worker.trial import run_trial
 
     writer = StoreWriter(store, study_id, spec.objective)
-    searcher = OptunaSearcher(study, spec, data_root, on_ask=writer.on_ask)
+    searcher = OptunaSearcher(*optuna_study, spec, data_root, on_ask=writer.on_ask)
+    writer.searcher = searcher  # a failed trial's reason reaches Optuna before it is told FAIL
     scheduler = FIFOScheduler()
     if spec.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="epoch", max_t=_max_epochs(spec), grace_period=spec.asha_grace_period,
@@ -131,26 +126,10 @@ def build_tuner(spec: Spec, store: Store, study_id: int, study, data_root: str, 
                                     scheduler=scheduler, num_samples=remaining,
                                     metric=spec.objective.metric, mode=spec.objective.mode),
         run_config=tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=str(runs_dir),
-                                  callbacks=[writer, progress], verbose=0, stop=_LeaseStopper(lease),
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  callbacks=[writer, progress], verbose=0, stop=stopper,
+                                  failure_config=tune.FailureConfig(max_failures=spec.max_retries)),
     )
-    return tuner, progress
-
-
-class _LeaseStopper(Stopper):
-    """Stops every trial once another driver has taken the study over (a Tune ``Stopper``)."""
-
-    def __init__(self, lease: Lease | None) -> None:
-        self.lease = lease
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        return self.stop_all()
-
-    def stop_all(self) -> bool:
-        return self.lease is not None and self.lease.lost.is_set()
-
-    def __getstate__(self) -> dict:  # Tune pickles it into tuner.pkl; a lease does not travel
-        return {"lease": None}
+    return tuner, progress, searcher
 
 
 def _quiet_ray() -> None:
@@ -159,26 +138,12 @@ def _quiet_ray() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     # The database is the record; Tune's CSV/JSON/TensorBoard files would only duplicate it.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-
-
-def _check_gpus(spec: Spec, ray_address: str | None) -> None:
-    if ray_address or spec.gpus_per_trial <= 0:
-        return
-    import torch
-
-    if torch.cuda.device_count() < spec.gpus_per_trial:
-        # A local Ray cluster would queue such trials forever; say so before anything is written.
-        raise ResourceError(f"each trial asks for {spec.gpus_per_trial:g} GPU(s) (resources.gpu) but this "
-                            f"machine has {torch.cuda.device_count()}; use the cpu budget or --ray-address")
-
-
-def _init_ray(ray_address: str | None) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, configure_logging=False,
-                 **({} if ray_address else {"num_cpus": os.cpu_count()}))
+    # Ctrl-C and SIGTERM are ours (sweep.driver.stopping): trials are closed and the study resumes.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    # Without Tune's result files, its end-of-run analysis warns once per trial; the database has them.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # A failed trial is one line of ours with its reason; Ray's 40-line traceback is in the trial's log.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
 
 
 def _oracle_references(store: Store, spec: Spec, data_root: Path, out: TextIO | None) -> None:
@@ -229,8 +194,10 @@ def spec_for_study(store: Store, name: str) -> Spec:
 
 
 def no_study_message(store: Store, name: str) -> str:
+    if not store.exists():  # a SQLite file that is not there: nothing was created by looking
+        return f"no study named {name!r}: there is no database at {safe_url(store.url)}"
     known = ", ".join(s.name for s in store.studies()) or "none"
     return f"no study named {name!r} in this database (known: {known})"
 
 
-__all__ = ["launch", "Outcome", "ResourceError", "spec_for_study", "no_study_message", "safe_url"]
+__all__ = ["launch", "Outcome", "Interrupted", "ResourceError", "spec_for_study", "no_study_message", "safe_url"]

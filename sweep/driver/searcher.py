@@ -73,18 +73,22 @@ class OptunaSearcher(Searcher):
     """Asks Optuna for each Tune trial and tells it how the trial ended.
 
     Args:
-        study: the Optuna study (its sampler decides; its storage is the study's database).
+        study: the Optuna study (its sampler decides).
+        storage: the study's Optuna storage (the study's database), for ``fail_reason``.
         spec: the validated spec: its searched domains and how a sample becomes a TrialPlan.
         data_root: the prepared corpus, written into every plan.
         on_ask: called with (Tune trial id, Optuna number, plan) right after each ask.
     """
 
-    def __init__(self, study: optuna.Study, spec: Spec, data_root: str, on_ask: OnAsk) -> None:
+    def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage, spec: Spec, data_root: str,
+                 on_ask: OnAsk) -> None:
         super().__init__(metric=spec.objective.metric, mode=spec.objective.mode)
-        self._study, self._spec, self._data_root, self._on_ask = study, spec, data_root, on_ask
+        self._study, self._storage, self._spec = study, storage, spec
+        self._data_root, self._on_ask = data_root, on_ask
         self._space = {k: d.to_optuna() for k, d in spec.searched().items()}
         self._asked: dict[str, optuna.Trial] = {}
         self._told: set[str] = set()
+        self._failed: set[str] = set()  # failed, told once the driver knows why (tell_failure)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         return True  # the spec fixed the objective and the space; Tune's defaults must not override them
@@ -104,9 +108,26 @@ class OptunaSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._told or trial_id not in self._asked:
             return
+        if error:  # Tune calls the driver's on_trial_error right after this, with the reason
+            self._failed.add(trial_id)
+            return
         state, value = outcome(result, error, self.metric)
         self._study.tell(self._asked[trial_id], value, state=state)
         self._told.add(trial_id)
+
+    def tell_failure(self, trial_id: str, reason: str) -> None:
+        """Tell Optuna a trial FAILED, with ``reason`` as its ``fail_reason``."""
+        if trial_id in self._told or trial_id not in self._asked:
+            return
+        set_fail_reason(self._storage, self._study.study_name, self._asked[trial_id].number, reason)
+        self._study.tell(self._asked[trial_id], None, state=TrialState.FAIL)
+        self._told.add(trial_id)
+        self._failed.discard(trial_id)
+
+    def close_unfinished(self, reason: str) -> None:
+        """After the run: fail every asked trial Optuna was not told about (a stop, a signal)."""
+        for trial_id in list(self._asked):
+            self.tell_failure(trial_id, reason)
 
     # The database is the experiment's checkpoint: Tune's copy of the searcher holds nothing
     # (the storage URL may carry a password and must not reach tuner.pkl or searcher state).

@@ -83,8 +83,12 @@ def write_report(store: Store, study: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(store, study)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # e.g. path is a folder, or the disk is full: leave no temporary file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

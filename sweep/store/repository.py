@@ -7,15 +7,19 @@ process. Every write commits at once: nothing is lost on a crash.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sweep.scoring.registry import TEST_METRICS, summary_metrics
-from sweep.store.engine import make_engine, upgrade
+from sweep.store.engine import (StorageError, existing_columns, make_engine, missing_database, prepare_folder,
+                                read_columns, safe_url, split_data_root, storage_errors, up_to_date, upgrade)
 from sweep.store.runtime import code_version, runtime_record
 from sweep.store.tables import (FAILED, RUNNING, STATUSES, EpochRow, OracleRow, ResultRow, StudyRow, TrialRow,
                                 UtteranceRow, now)
@@ -27,13 +31,55 @@ def default_storage() -> str:
     return os.environ.get("SWEEP_STORAGE", DEFAULT_STORAGE)
 
 
-class Store:
-    """Reads and writes the ``sweep_*`` tables of one database (any SQLAlchemy URL)."""
+def _writes(method: Callable) -> Callable:
+    """A write: the schema is made or brought up to date first; database failures become StorageError."""
+    @functools.wraps(method)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        self._ready(writing=True)
+        with storage_errors(self.url):
+            return method(self, *args, **kwargs)
+    return wrapper
 
-    def __init__(self, url: str = DEFAULT_STORAGE) -> None:
-        self.url = url
-        self.engine = make_engine(url)
-        upgrade(self.engine)
+
+def _reads(absent: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """A read: ``absent(*args)`` answers when the database (or its sweep tables) is not there."""
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+            if not self._ready():
+                return absent(*args, **kwargs)
+            with storage_errors(self.url):
+                return method(self, *args, **kwargs)
+        return wrapper
+    return wrap
+
+
+def _no_study(name: str, *_: Any) -> Any:
+    raise KeyError(name)
+
+
+def _empty_frame(model: type, *extra: str):
+    import pandas as pd
+
+    return pd.DataFrame(columns=[c.name for c in model.__table__.columns] + list(extra))
+
+
+class Store:
+    """Reads and writes the ``sweep_*`` tables of one database (any SQLAlchemy URL).
+
+    Opening writes nothing. A store opened with ``write=True`` (the driver, ``sweep oracle``)
+    creates the tables with its first write and brings an existing sweep database made by an older
+    version up to date with its first use. One opened with ``write=False`` (``status``, ``report``)
+    never writes, so it reads a read-only database: the columns an older database lacks read as
+    None. Neither creates a database by reading: a SQLite file that is not there reads as empty.
+    Database failures raise :class:`sweep.store.engine.StorageError` (one line).
+    """
+
+    def __init__(self, url: str = DEFAULT_STORAGE, write: bool = True) -> None:
+        self.url, self.write = url, write
+        self.engine = make_engine(url, write=write)
+        self._have: dict[str, set[str]] | None = None  # the sweep tables and columns this database has
+        self._complete = False  # the schema is up to date (no column to fill in on read)
 
     # Tune pickles its callbacks with the experiment state (tuner.pkl). The URL may carry a
     # password, and nothing restores a Store from there (a study resumes from the database).
@@ -41,34 +87,108 @@ class Store:
         return {}
 
     def __setstate__(self, state: dict) -> None:
-        self.url, self.engine = None, None
+        self.url, self.engine, self.write, self._have, self._complete = None, None, False, None, False
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    def exists(self) -> bool:
+        """False when the URL names a SQLite file that is not there (reading never creates it)."""
+        return not missing_database(self.url)
+
+    def _ready(self, writing: bool = False) -> bool:
+        """Whether the sweep tables are there to read. Before the first write the schema is created
+        or brought up to date; a writable store also upgrades an existing sweep database on first use."""
+        if writing and not self.write:
+            raise StorageError(f"{safe_url(self.url)} was opened for reading only")
+        if self._have is not None and (self._complete or not writing):
+            return True
+        with storage_errors(self.url):
+            if not writing and missing_database(self.url):
+                return False
+            if writing:
+                prepare_folder(self.url)
+            self.engine, have = read_columns(self.engine, self.url, self.write)
+            complete = up_to_date(have)
+            if self.write and (writing or "sweep_study" in have) and not complete:
+                upgrade(self.engine)
+                have, complete = existing_columns(self.engine), True
+        if "sweep_study" not in have:
+            return False  # not a sweep database (yet): look again next time
+        self._have, self._complete = have, complete
+        return True
+
+    def _objects(self, model: type, *where: Any, order_by: Any = None) -> list:
+        """Rows of ``model``; columns that an older database lacks read as None (see ``write=False``)."""
+        have = self._have.get(model.__tablename__)
+        if not have:
+            return []
+        columns = list(model.__table__.columns)
+        missing = [c.key for c in columns if c.name not in have]
+        query = select(model).where(*where)
+        if order_by is not None:
+            query = query.order_by(order_by)
+        if missing:
+            query = query.options(load_only(*(getattr(model, c.key) for c in columns if c.name in have)))
+        with self.session() as s:
+            rows = list(s.scalars(query))
+            for row in rows:
+                for key in missing:
+                    set_committed_value(row, key, None)
+                moved = split_data_root(row.dataset) if model is StudyRow and "data_root" in missing else None
+                if moved is not None:
+                    set_committed_value(row, "data_root", moved[0])
+                    set_committed_value(row, "dataset", moved[1])
+        return rows
+
+    def _frame(self, conn, model: type, *where: Any, order_by: Any = None):
+        """Rows of ``model`` as a DataFrame of all its columns (None where an older database lacks one)."""
+        import pandas as pd
+
+        have = self._have.get(model.__tablename__)
+        if not have:
+            return _empty_frame(model)
+        names = [c.name for c in model.__table__.columns]
+        query = select(*(c for c in model.__table__.columns if c.name in have)).where(*where)
+        frame = pd.read_sql(query if order_by is None else query.order_by(order_by), conn)
+        for name in names:
+            if name not in frame:
+                frame[name] = None
+        return frame[names]
+
     # -- studies ----------------------------------------------------------------------------
+    @_reads(lambda name: None)
     def study(self, name: str) -> StudyRow | None:
-        with self.session() as s:
-            return StudyRow.find(s, name)
+        return next(iter(self._objects(StudyRow, StudyRow.name == name)), None)
 
+    @_reads(lambda: [])
     def studies(self) -> list[StudyRow]:
-        with self.session() as s:
-            return list(s.scalars(select(StudyRow).order_by(StudyRow.id)))
+        return self._objects(StudyRow, order_by=StudyRow.id)
 
+    @_writes
     def ensure_study(self, name: str, spec: Any) -> StudyRow:
-        """The study row for ``name``; created from the spec (a :class:`sweep.spec.Spec`) on first launch."""
+        """The study row for ``name``; created from the spec (a :class:`sweep.spec.Spec`) on first
+        launch. Two first launches at once both get the one row."""
         with self.session() as s:
             row = StudyRow.find(s, name)
-            if row is None:
-                row = StudyRow(name=name, family=spec.family, spec_path=spec.path, spec_yaml=spec.text,
-                               sampler=spec.sampler, scheduler=spec.scheduler, n_trials=spec.n_trials,
-                               seed=spec.seed, dataset=json.dumps(spec.dataset.__dict__),
-                               objective=f"{spec.objective.mode} {spec.objective.metric}",
-                               budget=spec.budget, **runtime_record())
-                s.add(row)
+            if row is not None:
+                return row
+            row = StudyRow(name=name, family=spec.family, spec_path=spec.path, spec_yaml=spec.text,
+                           sampler=spec.sampler, scheduler=spec.scheduler, n_trials=spec.n_trials,
+                           seed=spec.seed, dataset=json.dumps(spec.dataset.__dict__),
+                           objective=f"{spec.objective.mode} {spec.objective.metric}",
+                           budget=spec.budget, **runtime_record())
+            s.add(row)
+            try:
                 s.commit()
+            except IntegrityError:  # another launch inserted it between our look and our write
+                s.rollback()
+                row = StudyRow.find(s, name)
+                if row is None:
+                    raise
             return row
 
+    @_writes
     def set_study_data_root(self, study_id: int, root: str) -> None:
         """Record the resolved corpus folder (the report finds the oracle rows by it)."""
         with self.session() as s:
@@ -78,6 +198,7 @@ class Store:
                 s.commit()
 
     # -- trials -----------------------------------------------------------------------------
+    @_writes
     def trial_queued(self, study_id: int, number: int, plan: Any) -> None:
         """The row of a trial Optuna just asked for, from its :class:`sweep.plan.TrialPlan`."""
         mask, activation = plan.mask_and_activation()
@@ -88,6 +209,7 @@ class Store:
                                **runtime_record()))
             s.commit()
 
+    @_writes
     def update_trial(self, study_id: int, number: int, **values: Any) -> None:
         with self.session() as s:
             row = TrialRow.find_or_raise(s, study_id, number)
@@ -95,10 +217,11 @@ class Store:
                 setattr(row, k, v)
             s.commit()
 
+    @_reads(lambda study_id, number: None)
     def trial(self, study_id: int, number: int) -> TrialRow | None:
-        with self.session() as s:
-            return TrialRow.find(s, study_id, number)
+        return next(iter(self._objects(TrialRow, TrialRow.study_id == study_id, TrialRow.number == number)), None)
 
+    @_writes
     def add_epoch(self, study_id: int, number: int, epoch: int, train_loss: float | None,
                   valid_si_snri: float | None, elapsed_s: float | None, objective_value: float | None = None) -> None:
         with self.session() as s:
@@ -111,6 +234,7 @@ class Store:
             row.objective_value = objective_value
             s.commit()
 
+    @_writes
     def add_results(self, study_id: int, number: int, results: Iterable[dict]) -> None:
         """Test rows as :func:`sweep.scoring.evaluate.evaluate` returns them (one key per test metric)."""
         summary = [m.name for m in summary_metrics()]
@@ -124,6 +248,7 @@ class Store:
                                        utterance=str(u["name"]), **{m.name: u.get(m.name) for m in TEST_METRICS}))
             s.commit()
 
+    @_writes
     def fail_running(self, study_id: int, reason: str) -> list[int]:
         """Mark trials left ``running`` (the driver died under them) as failed; returns their numbers."""
         with self.session() as s:
@@ -133,19 +258,33 @@ class Store:
             s.commit()
             return [r.number for r in rows]
 
-    def trials(self, study_id: int) -> list[TrialRow]:
+    @_writes
+    def restart_trial(self, study_id: int, number: int, note: str) -> None:
+        """A trial runs again from epoch 1 (a retry): its epochs go, ``note`` says why."""
         with self.session() as s:
-            return list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id).order_by(TrialRow.number)))
+            row = TrialRow.find_or_raise(s, study_id, number)
+            for epoch in list(row.epochs):
+                s.delete(epoch)
+            row.epochs_done, row.valid_si_snri, row.objective_value, row.error = 0, None, None, note[:2000]
+            s.commit()
 
+    @_reads(lambda study_id: [])
+    def trials(self, study_id: int) -> list[TrialRow]:
+        return self._objects(TrialRow, TrialRow.study_id == study_id, order_by=TrialRow.number)
+
+    @_reads(lambda study_id: {k: 0 for k in STATUSES})
     def counts(self, study_id: int) -> dict[str, int]:
-        with self.session() as s:
-            rows = s.execute(select(TrialRow.status, func.count()).where(TrialRow.study_id == study_id)
-                             .group_by(TrialRow.status)).all()
+        rows = []
+        if "sweep_trial" in self._have:
+            with self.session() as s:
+                rows = s.execute(select(TrialRow.status, func.count()).where(TrialRow.study_id == study_id)
+                                 .group_by(TrialRow.status)).all()
         out = {k: 0 for k in STATUSES}
         out.update({k: n for k, n in rows})
         return out
 
     # -- oracle references ------------------------------------------------------------------
+    @_writes
     def add_oracle(self, rows: Iterable[dict]) -> None:
         """Insert or replace oracle rows (keys: dataset, condition, mask, n_utterances, ...)."""
         with self.session() as s:
@@ -158,37 +297,38 @@ class Store:
             s.commit()
 
     # -- frames for reports -----------------------------------------------------------------
+    @_reads(lambda dataset=None: _empty_frame(OracleRow))
     def oracle_frame(self, dataset: str | None = None):
         """Oracle rows as a pandas DataFrame (all datasets, or one resolved root)."""
-        import pandas as pd
-
-        query = select(OracleRow)
-        if dataset is not None:
-            query = query.where(OracleRow.dataset == dataset)
+        where = () if dataset is None else (OracleRow.dataset == dataset,)
         with self.engine.connect() as c:
-            return pd.read_sql(query.order_by(OracleRow.id), c)
+            return self._frame(c, OracleRow, *where, order_by=OracleRow.id)
 
+    @_reads(_no_study)
     def frames(self, study_name: str):
         """(trials, results, epochs) pandas DataFrames of one study."""
-        import pandas as pd
-
         study = self._study_or_raise(study_name)
+        if "sweep_trial" not in self._have:  # an older database, read as it is
+            return _empty_frame(TrialRow), _empty_frame(ResultRow), _empty_frame(EpochRow)
+        ids = select(TrialRow.id).where(TrialRow.study_id == study.id).scalar_subquery()
         with self.engine.connect() as c:
-            trials = pd.read_sql(select(TrialRow).where(TrialRow.study_id == study.id), c)
-            ids = [int(i) for i in trials["id"]] or [-1]
-            results = pd.read_sql(select(ResultRow).where(ResultRow.trial_id.in_(ids)), c)
-            epochs = pd.read_sql(select(EpochRow).where(EpochRow.trial_id.in_(ids)), c)
+            trials = self._frame(c, TrialRow, TrialRow.study_id == study.id)
+            results = self._frame(c, ResultRow, ResultRow.trial_id.in_(ids))
+            epochs = self._frame(c, EpochRow, EpochRow.trial_id.in_(ids))
         return trials, results, epochs
 
+    @_reads(_no_study)
     def utterance_frame(self, study_name: str):
         """Per-utterance test scores of one study, with the trial's ``number``."""
-        import pandas as pd
-
         study = self._study_or_raise(study_name)
-        query = (select(UtteranceRow, TrialRow.number).join(TrialRow, UtteranceRow.trial_id == TrialRow.id)
-                 .where(TrialRow.study_id == study.id))
+        if "sweep_trial" not in self._have:
+            return _empty_frame(UtteranceRow, "number")
+        trials = select(TrialRow.id, TrialRow.number).where(TrialRow.study_id == study.id)
         with self.engine.connect() as c:
-            return pd.read_sql(query, c)
+            numbers = dict(c.execute(trials).all())
+            frame = self._frame(c, UtteranceRow, UtteranceRow.trial_id.in_(trials.with_only_columns(TrialRow.id)))
+        frame["number"] = frame["trial_id"].map(numbers) if len(frame) else frame["trial_id"]
+        return frame
 
     def _study_or_raise(self, name: str) -> StudyRow:
         study = self.study(name)

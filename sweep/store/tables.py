@@ -21,6 +21,9 @@ from sweep.scoring.registry import TEST_METRICS, summary_metrics
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
 STATUSES = (RUNNING, COMPLETE, PRUNED, FAILED)
 NAME_LENGTH = 200  # sweep_study.name; also what a spec's study name may be (sweep.spec checks it)
+# The alembic revision these tables are (sweep/store/migrations/versions; docs/store.md). A schema
+# change is a new migration there and this constant moved to its revision, in the same commit.
+SCHEMA_VERSION = "0002"
 
 
 def now() -> dt.datetime:
@@ -92,6 +95,7 @@ class TrialRow(_Runtime, Base):
     error: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int] = mapped_column(Integer)
     device: Mapped[str | None] = mapped_column(String(64))  # torch device type: cpu | cuda
+    node: Mapped[str | None] = mapped_column(String(128))  # "host:ray-node-id" of the node that ran it
     queued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -57,6 +57,20 @@ def _loaders(plan: TrialPlan) -> tuple[Any, DataLoader, DataLoader, int | None]:
     return train_set, train_loader, valid_loader, max_batches
 
 
+def node_name() -> str:
+    """``host:ray-node-id`` (the id's first 12 hex digits) of the node running this trial;
+    two raylets on one host are two nodes."""
+    import socket
+
+    try:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # noqa: BLE001 - outside Ray (tests, benchmarks) there is no node id
+        node = "local"
+    return f"{socket.gethostname()}:{node}"
+
+
 def run_plan(plan: TrialPlan, report: Report) -> None:
     """Train ``plan`` for its epochs, validating after each; test after the last."""
     t = plan.train
@@ -70,7 +84,7 @@ def run_plan(plan: TrialPlan, report: Report) -> None:
     train_set, train_loader, valid_loader, max_batches = _loaders(plan)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     about = {"param_count": param_count, "device": device.type, "device_name": device_name(str(device)),
-             "torch_version": torch.__version__}
+             "torch_version": torch.__version__, "node": node_name()}
     clock = Stopwatch()
     t0 = time.perf_counter()
     for epoch in range(1, t.epochs + 1):
