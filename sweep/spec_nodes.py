@@ -94,13 +94,10 @@ class Reader:
             if name not in allowed:
                 raise self.fail(knode, join(key, name), f"unknown key (allowed: {', '.join(sorted(allowed))})")
 
-    def scalar(self, node: yaml.Node, key: str, typ: type | tuple, *, positive: bool = False,
-               allow_none: bool = False) -> Any:
+    def scalar(self, node: yaml.Node, key: str, typ: type | tuple, *, positive: bool = False) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, key, f"expected a {tname(typ)}, got {describe(node)}")
         value = self.value(node, key)
-        if value is None and allow_none:
-            return None
         types = typ if isinstance(typ, tuple) else (typ,)
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             if abs(value) >= 2**1023:  # float() raises OverflowError past ~1.8e308

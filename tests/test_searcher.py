@@ -82,3 +82,23 @@ def test_tunes_copy_of_the_searcher_holds_no_storage_url(tmp_path):
     storage = optuna_storage(url)
     s = OptunaSearcher(open_study(spec, storage, spec.study), storage, spec, "/d", on_ask=lambda *a: None)
     assert b"secret-folder-name" not in pickle.dumps(s)
+
+
+def test_a_row_left_running_after_optuna_was_told_takes_optunas_state_at_resume(tmp_path):
+    """The driver died between Optuna's tell and the row's last write (the fault campaign found it)."""
+    from sweep.driver.launch import open_study as open_for_resume
+    from sweep.store import Store
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = parse_spec(GOOD, "spec.yaml")
+    store = Store(url)
+    study_id = store.ensure_study(spec.study, spec).id
+    storage = optuna_storage(url)
+    s = OptunaSearcher(open_study(spec, storage, spec.study), storage, spec, "/d",
+                       on_ask=lambda tid, number, plan: store.trial_queued(study_id, number, plan))
+    for tid in ("done", "cut"):
+        s.suggest(tid)
+    s.on_trial_complete("done", {"epoch": 2, "final": True, "valid_si_snri": 2.0})  # told; the row never heard
+    _, _, finished = open_for_resume(store, study_id, spec, spec.study, url, None)
+    assert finished == 1
+    assert [(r.number, r.status) for r in store.trials(study_id)] == [(0, "complete"), (1, "failed")]

@@ -1,10 +1,12 @@
-"""A real sweep: Ray Tune workers, Optuna in the same SQLite file, our rows beside Optuna's."""
+"""A real sweep: Ray Tune workers, Optuna in the same database (a SQLite file, or a PostgreSQL
+server), our rows beside Optuna's."""
 
 from __future__ import annotations
 
 import io
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import optuna
@@ -15,6 +17,7 @@ from sweep.driver.launch import launch
 from sweep.spec import parse_spec
 from sweep.store import Store
 from tests.conftest import tiny_spec
+from tests.test_postgres import postgres_url  # noqa: F401 - the module-scoped server fixture
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +33,28 @@ def ray_local():
     ray.shutdown()
 
 
-def run(tmp_path: Path, text: str, name: str = "spec.yaml"):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path) -> str:
+    """The study's database: a SQLite file, or a database of its own on a PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sweep.db'}"
+    server = request.getfixturevalue("postgres_url")
+    return server.new_database(f"e2e_{uuid.uuid4().hex[:12]}")
+
+
+def run(tmp_path: Path, text: str, name: str = "spec.yaml", url: str | None = None):
     path = tmp_path / name
     path.write_text(text)
     spec = parse_spec(text, str(path))
-    url = f"sqlite:///{tmp_path / 'sweep.db'}"
+    url = url or f"sqlite:///{tmp_path / 'sweep.db'}"
     out = io.StringIO()
     outcome = launch(spec, url, out=out)
     return spec, url, outcome, out.getvalue()
 
 
-def test_a_grid_sweep_stores_one_row_per_optuna_trial(tmp_path, tiny_data, ray_local, monkeypatch):
+def test_a_grid_sweep_stores_one_row_per_optuna_trial(tmp_path, tiny_data, ray_local, monkeypatch, storage_url):
     monkeypatch.setenv("SWEEP_RUNS", str(tmp_path / "ray"))
-    spec, url, outcome, printed = run(tmp_path, tiny_spec(tiny_data, masks=("AM", "PSM", "NPSM")))
+    spec, url, outcome, printed = run(tmp_path, tiny_spec(tiny_data, masks=("AM", "PSM", "NPSM")), url=storage_url)
     assert outcome.finished == outcome.planned == 3 and outcome.failed == 0
     assert "[3/3" in printed  # progress: done of planned
 
@@ -83,7 +95,7 @@ def test_a_grid_sweep_stores_one_row_per_optuna_trial(tmp_path, tiny_data, ray_l
     assert listed.returncode == 0 and "tiny" in listed.stdout
 
     # Launching the finished study again runs nothing.
-    _, _, again, printed = run(tmp_path, tiny_spec(tiny_data, masks=("AM", "PSM", "NPSM")))
+    _, _, again, printed = run(tmp_path, tiny_spec(tiny_data, masks=("AM", "PSM", "NPSM")), url=storage_url)
     assert again.ran == 0 and "nothing to run" in printed
     assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 3
 

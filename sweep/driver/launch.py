@@ -22,6 +22,7 @@ from sweep.driver.stopping import Interrupted, SignalCatcher, StopAll
 from sweep.objective import Objective
 from sweep.spec import Spec
 from sweep.store import COMPLETE, FAILED, PRUNED, Lease, Store, StudyBusy
+from sweep.store.engine import DB_ERRORS, StorageError, storage_error
 from sweep.store.engine import safe_url  # re-exported: the CLI prints URLs through it
 
 log = logging.getLogger("sweep")
@@ -63,7 +64,13 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
                                                     remaining, finished, concurrent, name, out, StopAll(signals, lease))
             _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
                       f"{concurrent} at a time; storage {safe_url(storage)}")
-            tuner.fit()
+            try:
+                tuner.fit()
+            except Exception as exc:  # Tune wraps what a callback or the searcher raised in a TuneError
+                failure = _database_failure(exc, storage)
+                if failure is None:
+                    raise
+                raise StorageError(f"{failure}; the study stopped: resume it with `sweep resume {name}`") from None
         reason = signals.reason if signals.signum else "the driver stopped before this trial finished"
         searcher.close_unfinished(reason)
         closed = store.fail_running(study_id, reason)
@@ -90,12 +97,28 @@ def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str,
                   f"({row.spec_path}, budget {row.budget}); carrying on with {spec.path}")
     ostorage = searcher.optuna_storage(storage)
     study = searcher.open_study(spec, ostorage, name)
+    _settle_finished_rows(store, study_id, study)
     closed = searcher.recover(study, ostorage)
     store.fail_running(study_id, searcher.STALE_REASON)
     if closed:
         _say(out, f"resume: {len(closed)} trial(s) left running by a stopped driver marked failed "
                   f"(numbers {closed}); their configurations run again")
     return study, ostorage, searcher.finished_count(study)
+
+
+def _settle_finished_rows(store: Store, study_id: int, study) -> None:
+    """Rows a dead driver left ``running`` whose Optuna trial it had already told COMPLETE or
+    PRUNED: the driver died between Optuna's tell and our row's last write (the test results
+    are written before the tell), so the row takes Optuna's state instead of failing."""
+    from optuna.trial import TrialState
+
+    from sweep.store import RUNNING, now
+
+    told = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED}
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False, states=tuple(told))}
+    for row in store.trials(study_id):
+        if row.status == RUNNING and row.number in states:
+            store.update_trial(study_id, row.number, status=told[states[row.number]], finished_at=now())
 
 
 def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, remaining: int, finished: int,
@@ -130,6 +153,24 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
                                   failure_config=tune.FailureConfig(max_failures=spec.max_retries)),
     )
     return tuner, progress, searcher
+
+
+def _database_failure(exc: BaseException, storage: str) -> StorageError | None:
+    """The one-line StorageError for a database failure anywhere in ``exc``'s chain (our store's
+    StorageError, or the database driver's error under Optuna's), else None."""
+    seen: set[int] = set()
+    chain = [exc]
+    while chain:
+        e = chain.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, StorageError):
+            return e
+        if isinstance(e, DB_ERRORS):
+            return storage_error(e, storage)
+        chain += [e.__cause__, e.__context__]
+    return None
 
 
 def _quiet_ray() -> None:

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from typing import Any, Callable
 
 import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from sweep.objective import Objective
 from sweep.plan import TrialPlan
 from sweep.spec import Spec
-from sweep.store.engine import engine_kwargs
+from sweep.store.engine import engine_kwargs, make_engine
 
 STALE_REASON = "the driver stopped while this trial was running (found at resume); its configuration runs again"
 
@@ -51,8 +54,25 @@ def make_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=spec.seed)
 
 
+OPTUNA_SCHEMA_LOCK = zlib.crc32(b"optuna schema")  # pg_advisory_lock key: first opens take turns
+
+
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+    """Optuna's storage at ``url``. Opening creates Optuna's tables in a new database, and two
+    drivers doing that at once on PostgreSQL would both create its enum types (the loser fails
+    on a duplicate key): there, openers take turns under a server-wide advisory lock."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": OPTUNA_SCHEMA_LOCK})
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": OPTUNA_SCHEMA_LOCK})
+    finally:
+        engine.dispose()
 
 
 def open_study(spec: Spec, storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:

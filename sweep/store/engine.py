@@ -75,8 +75,10 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def engine_kwargs(url: str) -> dict:
-    """Connection arguments both our engine and Optuna's RDBStorage use."""
-    return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    """Connection arguments both our engine and Optuna's RDBStorage use. A server's connections
+    are checked before each use (``pool_pre_ping``): after a server restart the pool's old
+    connections are dead, and the driver's next write would fail on one instead of reconnecting."""
+    return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {"pool_pre_ping": True}
 
 
 def make_engine(url: str | URL, write: bool = True) -> Engine:

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 
+from sweep.store.engine import StorageError, storage_errors
 from sweep.store.tables import StudyRow, now
 
 STALE_S = 90.0  # a heartbeat older than this no longer holds the study
@@ -101,4 +102,11 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        release(self.store, self.study_id, self.me)
+        try:
+            with storage_errors(self.store.url):
+                release(self.store, self.study_id, self.me)
+        except StorageError:
+            if exc[0] is None:
+                raise
+            # The error on its way out (a database that went away, say) is the one to report; the
+            # lease left behind holds nothing: this process is gone, then its heartbeat goes stale.
