@@ -102,3 +102,20 @@ def test_a_row_left_running_after_optuna_was_told_takes_optunas_state_at_resume(
     _, _, finished = open_for_resume(store, study_id, spec, spec.study, url, None)
     assert finished == 1
     assert [(r.number, r.status) for r in store.trials(study_id)] == [(0, "complete"), (1, "failed")]
+
+
+def test_an_optuna_trial_asked_just_before_the_driver_died_gets_its_row_at_resume(tmp_path):
+    from sweep.driver.launch import open_study as open_for_resume
+    from sweep.store import Store
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = parse_spec(GOOD, "spec.yaml")
+    store = Store(url)
+    study_id = store.ensure_study(spec.study, spec).id
+    storage = optuna_storage(url)
+    s = OptunaSearcher(open_study(spec, storage, spec.study), storage, spec, "/d", on_ask=lambda *a: None)
+    config = s.suggest("a")  # asked in Optuna's tables; killed before our row was written
+    open_for_resume(store, study_id, spec, spec.study, url, None)
+    (row,) = store.trials(study_id)
+    assert row.number == config["number"] and row.status == "failed" and "driver stopped" in row.error
+    assert row.params["mask_type"] == config["plan"].params["mask_type"]

@@ -99,6 +99,7 @@ def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str,
     study = searcher.open_study(spec, ostorage, name)
     _settle_finished_rows(store, study_id, study)
     closed = searcher.recover(study, ostorage)
+    _restore_missing_rows(store, study_id, spec, study)
     store.fail_running(study_id, searcher.STALE_REASON)
     if closed:
         _say(out, f"resume: {len(closed)} trial(s) left running by a stopped driver marked failed "
@@ -119,6 +120,22 @@ def _settle_finished_rows(store: Store, study_id: int, study) -> None:
     for row in store.trials(study_id):
         if row.status == RUNNING and row.number in states:
             store.update_trial(study_id, row.number, status=told[states[row.number]], finished_at=now())
+
+
+def _restore_missing_rows(store: Store, study_id: int, spec: Spec, study) -> None:
+    """Optuna trials with no row: the driver died between Optuna's ask and the row's write.
+    Each gets its row, failed with the stale reason (``recover`` failed the trial and queued
+    its configuration again), so rows and Optuna's trials stay one to one."""
+    from optuna.trial import TrialState
+
+    from sweep.driver.searcher import STALE_REASON
+
+    have = {row.number for row in store.trials(study_id)}
+    for t in study.get_trials(deepcopy=False):
+        if t.number in have or t.state == TrialState.WAITING:
+            continue
+        store.trial_queued(study_id, t.number, spec.resolve_trial(t.params))
+        store.update_trial(study_id, t.number, status=FAILED, error=STALE_REASON)
 
 
 def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, remaining: int, finished: int,
