@@ -286,15 +286,27 @@ class Store:
     # -- oracle references ------------------------------------------------------------------
     @_writes
     def add_oracle(self, rows: Iterable[dict]) -> None:
-        """Insert or replace oracle rows (keys: dataset, condition, mask, n_utterances, ...)."""
-        with self.session() as s:
-            for r in rows:
-                old = OracleRow.find(s, r["dataset"], r["condition"], r["mask"], r["n_utterances"])
-                if old is not None:
-                    s.delete(old)
-                    s.flush()
-                s.add(OracleRow(code_version=code_version(), **r))
-            s.commit()
+        """Insert or replace oracle rows (keys: dataset, condition, mask, n_utterances, ...).
+
+        Two drivers on one dataset may score the same oracle at once; the second to write
+        finds the first's rows and replaces them (same data), instead of failing on the key."""
+        from sqlalchemy.exc import IntegrityError
+
+        rows = list(rows)
+        for attempt in range(3):
+            try:
+                with self.session() as s:
+                    for r in rows:
+                        old = OracleRow.find(s, r["dataset"], r["condition"], r["mask"], r["n_utterances"])
+                        if old is not None:
+                            s.delete(old)
+                            s.flush()
+                        s.add(OracleRow(code_version=code_version(), **r))
+                    s.commit()
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     # -- frames for reports -----------------------------------------------------------------
     @_reads(lambda dataset=None: _empty_frame(OracleRow))
