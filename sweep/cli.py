@@ -84,7 +84,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """``sweep status [STUDY]``: trial counts and the best trial by the study's objective. Reads only:
     a read-only database is fine, and a database that is not there is not created."""
-    from sweep.driver.launch import no_study_message
+    from sweep.studies import no_study_message
     from sweep.store import Store
     from sweep.store.engine import StorageError, safe_url
 
@@ -126,7 +126,7 @@ def _status_line(store, s) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``sweep report STUDY``: write the study's HTML page (reads the database only)."""
-    from sweep.driver.launch import no_study_message
+    from sweep.studies import no_study_message
     from sweep.report.page import write_report
     from sweep.store import Store
     from sweep.store.engine import StorageError

@@ -24,6 +24,7 @@ from sweep.spec import Spec
 from sweep.store import COMPLETE, FAILED, PRUNED, Lease, Store, StudyBusy
 from sweep.store.engine import DB_ERRORS, StorageError, storage_error
 from sweep.store.engine import safe_url  # re-exported: the CLI prints URLs through it
+from sweep.studies import no_study_message, spec_for_study  # re-exported
 
 log = logging.getLogger("sweep")
 
@@ -239,23 +240,6 @@ def _outcome(store: Store, study_id: int, name: str, spec: Spec, ran: int) -> Ou
 def _say(out: TextIO | None, text: str) -> None:
     if out is not None:
         print(text, file=out, flush=True)
-
-
-def spec_for_study(store: Store, name: str) -> Spec:
-    """Re-read the spec stored with a study (so ``sweep resume NAME`` needs no file)."""
-    from sweep.spec import parse_spec
-
-    row = store.study(name)
-    if row is None:
-        raise KeyError(no_study_message(store, name))
-    return parse_spec(row.spec_yaml, row.spec_path, row.budget)
-
-
-def no_study_message(store: Store, name: str) -> str:
-    if not store.exists():  # a SQLite file that is not there: nothing was created by looking
-        return f"no study named {name!r}: there is no database at {safe_url(store.url)}"
-    known = ", ".join(s.name for s in store.studies()) or "none"
-    return f"no study named {name!r} in this database (known: {known})"
 
 
 __all__ = ["launch", "Outcome", "Interrupted", "ResourceError", "spec_for_study", "no_study_message", "safe_url"]

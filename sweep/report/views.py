@@ -123,29 +123,28 @@ def trial_views(trials: pd.DataFrame, results: pd.DataFrame, utterances: pd.Data
     return ordered
 
 
-def _add_scores(views: dict[int, TrialView], results: pd.DataFrame) -> None:
-    metrics = [m.name for m in summary_metrics() if m.name in results.columns]
-    for r in results.to_dict("records"):
+def _metric_cells(views: dict[int, TrialView], frame: pd.DataFrame):
+    """(view, row, metric, value) for every summary metric a row of ``frame`` holds."""
+    metrics = [m.name for m in summary_metrics() if m.name in frame.columns]
+    for r in frame.to_dict("records"):
         view = views.get(int(r["trial_id"]))
         if view is None:
             continue
         for metric in metrics:
             v = num(r[metric])
             if v is not None:
-                view.scores[(metric, str(r["condition"]), str(r["assignment"]))] = v
+                yield view, r, metric, v
+
+
+def _add_scores(views: dict[int, TrialView], results: pd.DataFrame) -> None:
+    for view, r, metric, v in _metric_cells(views, results):
+        view.scores[(metric, str(r["condition"]), str(r["assignment"]))] = v
 
 
 def _add_utterances(views: dict[int, TrialView], utterances: pd.DataFrame) -> None:
-    metrics = [m.name for m in summary_metrics() if m.name in utterances.columns]
-    for r in utterances.to_dict("records"):
-        view = views.get(int(r["trial_id"]))
-        if view is None:
-            continue
-        for metric in metrics:
-            v = num(r[metric])
-            if v is not None:
-                key = (metric, str(r["condition"]), str(r["assignment"]))
-                view.utterances.setdefault(key, {})[str(r["utterance"])] = v
+    for view, r, metric, v in _metric_cells(views, utterances):
+        key = (metric, str(r["condition"]), str(r["assignment"]))
+        view.utterances.setdefault(key, {})[str(r["utterance"])] = v
     for view in views.values():
         view.cis = {k: mean_ci(list(u.values())) for k, u in view.utterances.items() if u}
 
