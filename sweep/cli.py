@@ -4,6 +4,8 @@
     sweep resume STUDY [--storage URL] [--max-concurrent N] [--ray-address ADDR]
     sweep status [STUDY] [--storage URL]
     sweep report STUDY [-o FILE] [--storage URL]
+    sweep compare STUDY STUDY... [-o FILE] [--storage URL]
+    sweep results STUDY [--format csv|json|latex] [-o FILE] [--storage URL]
     sweep oracle (--spec SPEC | --data ROOT) [--storage URL]
     sweep families [--format table|csv]
     sweep data make [--root DIR] [--seed N] [--n-train N] [--n-valid N] [--n-test N]
@@ -105,23 +107,31 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _status_line(store, s) -> str:
     """One study's lines of ``sweep status``: counts, the best trial by the study's objective
     (with the parameters that vary across the study), and why each failed trial failed."""
-    from sweep.report.study import parse_objective
-    from sweep.store import COMPLETE, FAILED
+    from sweep.report.ranking import best_trial
+    from sweep.objective import parse_objective  # not sweep.report.study: that imports torch
+    from sweep.store import FAILED
 
     c = store.counts(s.id)
     trials = store.trials(s.id)
     objective = parse_objective(s.objective)
-    best = objective.best([t for t in trials if t.status == COMPLETE], lambda t: t.objective_value)
-    varying = sorted({k for t in trials for k, v in (t.params or {}).items()
-                      if any((u.params or {}).get(k) != v for u in trials)})
+    best = best_trial(trials, objective)  # the report's rule (validation, the tested epoch)
+    varying = _varying_keys([t.params or {} for t in trials])
     best_txt = (f"best {objective.label} {objective.fmt(best.objective_value)} (trial {best.number}: "
                 + " ".join(f"{k}={best.params.get(k)}" for k in varying) + ")") if best else "best -"
     lines = [f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned']}/{s.n_trials} finished "
-             f"({c['complete']} complete, {c['pruned']} pruned), {c['running']} running, {c['failed']} failed; "
-             f"{best_txt}"]
+             f"({c['complete']} complete, {c['pruned']} pruned), {c['running']} running, "
+             + (f"{c['interrupted']} interrupted (resume continues them), " if c.get("interrupted") else "")
+             + f"{c['failed']} failed; {best_txt}"]
     lines += [f"  trial {t.number} failed: {(t.error or 'no reason recorded').splitlines()[0]}"
               for t in trials if t.status == FAILED]
     return "\n".join(lines)
+
+
+def _varying_keys(params: list[dict]) -> list[str]:
+    """The keys whose value differs between some two trials (missing counts as None), sorted.
+    One pass per key (a study of 1,000 trials has 1,000 rows: no pairwise comparison)."""
+    keys = {k for p in params for k in p}
+    return sorted(k for k in keys if any(p.get(k) != params[0].get(k) for p in params))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -143,6 +153,64 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write the report {output}: {exc.strerror or exc}") from None
+    return 0
+
+
+def _read_studies(storage: str, names: list[str]):
+    """The store, opened read-only (nothing is created), once every study in ``names`` is in it."""
+    from sweep.store import Store
+    from sweep.studies import no_study_message
+
+    store = Store(storage, write=False)
+    for name in names:
+        if store.study(name) is None:
+            raise UsageError(no_study_message(store, name))
+    return store
+
+
+def _not_a_folder(output: Path | None, example: str) -> None:
+    if output is not None and output.is_dir():
+        raise UsageError(f"-o {output} is a folder; give a file name, e.g. {output / example}")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``sweep compare A B ...``: one HTML page for several studies (reads the database only)."""
+    from sweep.report.compare import default_output, write_compare
+
+    names = list(args.studies)
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise UsageError("compare needs at least two different studies, e.g. sweep compare upit upit-paper")
+    output = args.output or default_output(names)
+    _not_a_folder(output, "compare.html")
+    try:
+        print(write_compare(_read_studies(args.storage, names), names, output))
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the page {output}: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """``sweep results STUDY``: one row per trial x condition x assignment, as CSV, JSON or LaTeX
+    (stdout, or -o FILE); reads the database only."""
+    from sweep.report.page import write_atomic
+    from sweep.report.study import load_study
+    from sweep.results import FORMATS, render_results
+
+    if args.format not in FORMATS:
+        raise UsageError(f"--format {args.format[:40]!r}: choose one of {', '.join(FORMATS)}")
+    _not_a_folder(args.output, f"{args.study}.{'tex' if args.format == 'latex' else args.format}")
+    try:
+        text = render_results(load_study(_read_studies(args.storage, [args.study]), args.study), args.format)
+        if args.output is None:
+            sys.stdout.write(text)
+        else:
+            print(write_atomic(args.output, text))
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -277,6 +345,19 @@ def _study_parsers(sub) -> None:
     sp.add_argument("-o", "--output", type=Path, default=None, help="default: reports/STUDY.html")
     _storage(sp)
     sp.set_defaults(handler=cmd_report)
+
+    sp = sub.add_parser("compare", help="one HTML page for several studies, trials aligned by their keys")
+    sp.add_argument("studies", nargs="+", metavar="STUDY")
+    sp.add_argument("-o", "--output", type=Path, default=None, help="default: reports/compare_A_B.html")
+    _storage(sp)
+    sp.set_defaults(handler=cmd_compare)
+
+    sp = sub.add_parser("results", help="export a study's trials x conditions x assignments (csv, json, latex)")
+    sp.add_argument("study")
+    sp.add_argument("--format", default="csv", help="csv (default), json or latex (the lecture's uPIT table)")
+    sp.add_argument("-o", "--output", type=Path, default=None, help="default: standard output")
+    _storage(sp)
+    sp.set_defaults(handler=cmd_results)
 
     sp = sub.add_parser("families", help="the separator families, their blocks, parameters and sizes")
     sp.add_argument("--format", choices=("table", "csv"), default="table")

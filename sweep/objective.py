@@ -73,3 +73,17 @@ class Objective:
 
     def best_value(self, values: Iterable[float | None]) -> float | None:
         return self.best(values, lambda v: v)
+
+
+def parse_objective(text: str | None) -> Objective:
+    """``StudyRow.objective`` (``"max valid_si_snri"``, either word order) as an Objective; an
+    empty one is the default objective. Raises ValueError for anything else. Here, not in the
+    report, so that ``sweep status`` reads it without importing torch or pandas."""
+    words = str(text or "").split()
+    if not words:
+        return Objective()
+    modes = [w for w in words if w in MODES]
+    metrics = [w for w in words if w not in MODES]
+    if len(modes) != 1 or len(metrics) != 1:
+        raise ValueError(f"study objective {text!r}: expected '<max|min> <metric>'")
+    return Objective(metrics[0], modes[0])

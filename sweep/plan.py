@@ -82,6 +82,6 @@ def resolve_trial(spec: "Spec", params: dict[str, Any], data_root: str | None = 
 def _typed(train: "TrainSpec", key: str, value: Any) -> Any:
     """A sampled training value in its field's type (Optuna may hand 3.0 for an int field)."""
     default = getattr(train, key)
-    if value is None or isinstance(default, bool) or default is None:
-        return value
+    if value is None or isinstance(default, (bool, str)) or default is None:
+        return value  # booleans and names (train.schedule) as sampled
     return int(value) if isinstance(default, int) else float(value)

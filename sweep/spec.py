@@ -36,16 +36,21 @@ from sweep.spec_nodes import join as _join
 from sweep.spec_nodes import parse_domain as _domain
 from sweep.spec_nodes import probe_nodes as _probe_nodes
 from sweep.spec_nodes import tname as _tname
+from sweep.spec_run import CheckpointPolicy, parse_checkpoints, parse_failure
 from sweep.store.tables import NAME_LENGTH
 
 SAMPLERS = ("grid", "tpe", "random")
-MAX_RETRIES = 10  # a trial that failed ten times will fail again; resume instead
 SCHEDULERS = ("none", "asha")
 TOP_KEYS = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
-            "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants", "failure"}
+            "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants", "failure",
+            "checkpoints"}
 
 
 BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
+# String train keys and their values (sweep.worker.recipes builds them)
+CHOICE_TRAIN_KEYS = {"optimizer": ("adam", "adamw"), "schedule": ("none", "plateau", "step", "cosine")}
+# Numeric train keys that may be 0 (the others must be > 0)
+ZERO_TRAIN_KEYS = ("weight_decay", "min_lr", "warmup_steps", "plateau_start_epoch", "early_stop_patience")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +68,16 @@ class TrainSpec:
     num_threads: int = 1  # torch threads inside one trial
     dynamic_mixing: bool | None = None  # new training pairs every epoch (None: the dataset kind's default)
     compile: bool = False  # torch.compile the model (pays on GPUs for long runs; see benchmarks/)
+    # The recipe (sweep.worker.recipes; docs/families.md): the defaults are a fixed-rate Adam, no early stop.
+    optimizer: str = "adam"  # adam (L2 weight decay) | adamw (decoupled weight decay)
+    schedule: str = "none"  # none | plateau | step | cosine
+    lr_factor: float = 0.5  # plateau / step: multiply the rate by this
+    lr_patience: int = 3  # plateau: epochs in a row without a validation gain before the rate drops
+    plateau_start_epoch: int = 0  # plateau: epochs up to this one are not counted
+    lr_step_epochs: int = 2  # step: drop the rate after every this many epochs
+    min_lr: float = 0.0  # floor of every schedule; cosine ends here
+    warmup_steps: int = 0  # optimizer steps of linear warmup to lr, before any schedule
+    early_stop_patience: int = 0  # stop after this many epochs in a row without a validation gain (0: off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +105,7 @@ class Spec:
     variants: dict[str, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
     budget: str | None = None  # the `budgets` entry laid over the top level, if the spec has any
     max_retries: int = 0  # `failure: {max_retries: N}`: a failed trial runs again up to N times
+    checkpoints: CheckpointPolicy = CheckpointPolicy()  # which finished trials keep their model
 
     def resolve_trial(self, params: dict[str, Any], data_root: str | None = None) -> TrialPlan:
         """The :class:`~sweep.plan.TrialPlan` of Optuna's flat ``params`` (see :mod:`sweep.plan`)."""
@@ -165,7 +181,7 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     cpus, gpus = _resources(r, top)
     spec = Spec(file, study + suffix, family, n_src, seed, dataset, space, train, objective, sampler, scheduler,
                 grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)
-    spec = dataclasses.replace(spec, max_retries=_failure(r, top))
+    spec = dataclasses.replace(spec, max_retries=parse_failure(r, top), checkpoints=parse_checkpoints(r, top))
     spec = _count_trials(r, spec, nodes, n_trials, n_trials_node)
     lim.check_seed(r, top["seed"][1] if "seed" in top else None, "seed", spec.seed, spec.n_trials)
     return spec
@@ -247,7 +263,20 @@ def _train(r: _Reader, top: dict, space: dict[str, Domain], nodes: dict[str, yam
         if dom.is_fixed:
             fixed[name] = dom.fixed_value()
         space[f"train.{name}"], nodes[f"train.{name}"] = dom, vnode
+    if "min_lr" in titems:
+        _check_min_lr(r, titems["min_lr"][1], space)
     return TrainSpec(**fixed)
+
+
+def _check_min_lr(r: _Reader, node: yaml.Node, space: dict[str, Domain]) -> None:
+    """``min_lr`` may not exceed ``lr`` in any combination the spec can sample."""
+    def values(key: str) -> list[float]:
+        dom = space.get(key, Domain("fixed", (getattr(TrainSpec(), key[len("train."):]),)))
+        return [v for v, _ in _probe_nodes(node, dom)]
+
+    if max(values("train.min_lr")) > min(values("train.lr")):
+        raise r.fail(node, "train.min_lr", f"must be at most train.lr ({min(values('train.lr'))!r}), "
+                                           f"got {max(values('train.min_lr'))!r}")
 
 
 def _check_train_value(r: _Reader, node: yaml.Node, key: str, name: str, v: Any) -> None:
@@ -258,11 +287,15 @@ def _check_train_value(r: _Reader, node: yaml.Node, key: str, name: str, v: Any)
         if not isinstance(v, bool):
             raise r.fail(node, key, f"expected a boolean, got {v!r}")
         return
+    if name in CHOICE_TRAIN_KEYS:
+        if not isinstance(v, str) or v not in CHOICE_TRAIN_KEYS[name]:
+            raise r.fail(node, key, f"unknown {name} {v!r} (known: {', '.join(CHOICE_TRAIN_KEYS[name])})")
+        return
     typ = float if isinstance(default, float) else int
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ is int and not isinstance(v, int)):
         raise r.fail(node, key, f"expected a {_tname(typ)}, got {v!r}")
     r.finite(node, key, v)
-    if v <= 0 and name not in ("weight_decay",):
+    if v <= 0 and name not in ZERO_TRAIN_KEYS:
         raise r.fail(node, key, f"must be > 0, got {v!r}")
     if v < 0:
         raise r.fail(node, key, f"must be >= 0, got {v!r}")
@@ -329,20 +362,6 @@ def _scheduler(r: _Reader, top: dict) -> tuple[str, int, int]:
     if scheduler not in SCHEDULERS:
         raise r.fail(snode, "scheduler", f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
     return scheduler, grace, rf
-
-
-def _failure(r: _Reader, top: dict) -> int:
-    """``failure: {max_retries: N}``: how often a failed trial runs again within the launch."""
-    if "failure" not in top:
-        return 0
-    items = r.mapping(top["failure"][1], "failure")
-    r.check_keys(items, {"max_retries"}, "failure")
-    if "max_retries" not in items:
-        return 0
-    n = r.scalar(items["max_retries"][1], "failure.max_retries", int)
-    if not 0 <= n <= MAX_RETRIES:
-        raise r.fail(items["max_retries"][1], "failure.max_retries", f"must be in [0, {MAX_RETRIES}], got {n}")
-    return n
 
 
 def _resources(r: _Reader, top: dict) -> tuple[float, float]:
@@ -454,7 +473,8 @@ def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str 
         raise r.fail(bnode, "budgets", f"no budget {chosen!r} (known: {', '.join(names)})")
     key = f"budgets.{chosen}"
     items = r.mapping(budgets[chosen][1], key)
-    r.check_keys(items, set(_MERGED) | {"n_trials", "max_concurrent", "scheduler", "sampler", "variants"}, key)
+    r.check_keys(items, set(_MERGED) | {"n_trials", "max_concurrent", "scheduler", "sampler", "variants",
+                                        "checkpoints"}, key)
     merged = {k: v for k, v in top.items() if k != "budgets"}
     for name, (knode, vnode) in items.items():
         if name in _MERGED and name in merged:

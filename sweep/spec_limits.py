@@ -54,12 +54,18 @@ MAX_GPUS = 64
 
 # -- training -----------------------------------------------------------------------------------
 # Upper bounds of the `train` keys (inclusive), with why; lower bounds are > 0 (>= 0 for
-# weight_decay), and every number must be finite.
+# sweep.spec.ZERO_TRAIN_KEYS), and every number must be finite.
 TRAIN_MAX: dict[str, tuple[float, str]] = {
     "epochs": (10_000, "a longer run is a mistake at these model sizes"),
     "batch_size": (4_096, "larger batches of these models fit no accelerator"),
     "segment_s": (60.0, "training segments are seconds; a minute per example already fills memory"),
     "num_threads": (256, "torch threads inside one trial; no machine has more cores"),
+    "lr_factor": (1.0, "a schedule lowers the learning rate; a factor above 1 would raise it"),
+    "lr_patience": (10_000, "epochs, like `epochs`"),
+    "plateau_start_epoch": (10_000, "epochs, like `epochs`"),
+    "lr_step_epochs": (10_000, "epochs, like `epochs`"),
+    "early_stop_patience": (10_000, "epochs, like `epochs`"),
+    "warmup_steps": (100_000_000, "optimizer steps; 10,000 epochs of 10,000 batches"),
 }
 # ASHA's reduction factor must exceed 1 (Ray asserts it when the scheduler is built).
 MIN_REDUCTION_FACTOR = 2

@@ -77,11 +77,13 @@ def test_a_signal_closes_the_study_cleanly_and_prints_how_to_resume(tmp_path, ti
     assert "Traceback" not in err and "C++" not in err and "*** " not in err
     after = rows(db)
     assert after and not [r for r in after if r[1] == "running"]
-    stopped = [r for r in after if r[1] == "failed"]
+    stopped = [r for r in after if r[1] == "interrupted"]
     assert stopped and all(f"interrupted by {signal.Signals(signum).name}" in r[2] for r in stopped)
+    assert all("continues it from its checkpoint" in r[2] for r in stopped)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
-    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
-    assert all("interrupted" in t.system_attrs["fail_reason"] for t in study.trials if t.state == TrialState.FAIL)
+    # Optuna keeps them running: `sweep resume` continues each as the same trial.
+    assert sorted(t.number for t in study.trials if t.state == TrialState.RUNNING) == sorted(r[0] for r in stopped)
+    assert not [t for t in study.trials if t.state == TrialState.FAIL]
 
 
 @pytest.mark.slow

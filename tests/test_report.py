@@ -209,11 +209,13 @@ def test_report_is_one_offline_file_with_db_text_escaped(study_db: Store, tmp_pa
     bundles = [s for s in page.scripts if "plotly.js v" in s[:200]]
     assert len(bundles) == 1 and len(bundles[0]) > 1_000_000
     assert text.count("plotly.js v") == 1 and not any(t == "script" and a.get("src") for t, a in page.tags)
-    assert text.count('class="plotly-graph-div"') == 2  # scatter and curves
+    # scatter; best so far by trial and by wall clock, parallel coordinates, importance, timeline; curves
+    assert text.count('class="plotly-graph-div"') == 7
     # The failed trial's error: shown (last line), escaped, never as markup.
     assert XSS not in text and not any("alert(" in s for s in page.scripts if s not in bundles)
     assert "RuntimeError: exploded &lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in text
-    assert "Traceback" not in text  # only the error's last line goes in the table
+    board_html = text.split('id="leaderboard-table"')[1].split("</table>")[0]
+    assert "exploded" in board_html and "Traceback" not in board_html  # only the reason goes in the table
     # Header: name, family, sampler, objective, the best trial and the counts.
     header = text[text.index("<header>"):text.index("</header>")]
     for needle in ("rep", "upit", "random", "max valid SI-SNRi", "<b>9</b> planned", "<b>5</b> finished",
@@ -253,8 +255,9 @@ def test_leaderboard_ranked_by_the_objective_incomplete_last(study_db: Store, tm
     # (trial 3 has the higher test score than 0); then running, pruned, failed.
     assert order == [1, 0, 2, 3, 7, 6, 5, 4]
     assert board[1][0].get("data-tie") == "best"
-    assert head[:7] == ["Rank", "Trial", "Family", "Mask", "Activation", "hidden_size", "Params"]
-    assert board[1][1][:8] == ["1", "1", "upit", "AM", "softmax", "64", "1.23M", "9.75"]  # hidden_size was searched
+    # One family: no Family column repeating it on every row.
+    assert head[:6] == ["Rank", "Trial", "Mask", "Activation", "hidden_size", "Params"]
+    assert board[1][1][:7] == ["1", "1", "AM", "softmax", "64", "1.23M", "9.75"]  # hidden_size was searched
     assert board[4][1][0] == "" and board[7][1][0] == "5"  # only complete trials are ranked
     assert "1m 05s" in board[0][1] and "1.23M" in board[0][1] and "5.50" in board[0][1]
     thead = text.split('id="leaderboard-table"')[1].split("</thead>")[0]
@@ -269,7 +272,8 @@ def test_study_without_complete_trials_still_renders(tmp_path: Path) -> None:
     text, page = _parse(write_report(store, "nothing-yet", tmp_path / "e.html"))
     assert "No trial of this study has completed yet" in text
     assert XSS not in text and "&lt;script&gt;" in text
-    assert text.count('class="plotly-graph-div"') == 2
+    assert text.count('class="plotly-graph-div"') == 6  # importance is a one-line note: no complete trial
+    assert 'id="importance-note"' in text
     assert _board(page)[2] == [0]
     assert '<dd data-field="Best trial"><span class="dim">none yet' in text
     empty = Store(f"sqlite:///{tmp_path / 'none.db'}")
@@ -285,8 +289,8 @@ def test_non_mask_family_has_no_mask_columns_optimal_columns_or_mask_table(tmp_p
     text, page = _parse(write_report(store, "conv", tmp_path / "c.html"))
     head, board, order = _board(page)
     assert order == [0, 1]
-    assert head[:6] == ["Rank", "Trial", "Family", "N", "activation", "Params"]  # no Mask column
-    assert board[0][1][:7] == ["1", "0", "convtasnet", "16", "relu", "1.23M", "11.00"]
+    assert head[:5] == ["Rank", "Trial", "N", "activation", "Params"]  # no Mask column, no Family column
+    assert board[0][1][:6] == ["1", "0", "16", "relu", "1.23M", "11.00"]
     assert "opt." not in text.split('id="leaderboard-table"')[1].split("</thead>")[0]
     assert 'class="masks"' not in text and "Kolbaek" not in text and "uPIT-BLSTM (WSJ0" not in text
     sections = [a["id"] for t, a in page.tags if t == "section"]
@@ -353,8 +357,8 @@ def test_study_whose_stored_spec_no_longer_parses_still_renders(tmp_path: Path) 
     text, page = _parse(write_report(store, "rep", tmp_path / "stale.html"))
     assert "This spec no longer validates" in text and "hidden_units" in text
     head, board, order = _board(page)
-    assert order == [0, 1] and head[:6] == ["Rank", "Trial", "Family", "Mask", "Activation", "hidden_size"]
-    assert board[1][1][3:6] == ["AM", "relu", "128"]
+    assert order == [0, 1] and head[:5] == ["Rank", "Trial", "Mask", "Activation", "hidden_size"]
+    assert board[1][1][2:5] == ["AM", "relu", "128"]
 
 
 def test_cli_report_writes_the_file(study_db: Store, tmp_path: Path, capsys) -> None:
@@ -382,8 +386,8 @@ def test_plots_render_in_a_real_browser(study_db: Store, tmp_path: Path) -> None
     dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     # plotly builds these only when it actually drew the figures.
-    assert dom.stdout.count('class="plot-container plotly"') == 2, dom.stderr[-2000:]
-    assert dom.stdout.count('class="main-svg"') >= 4
+    assert dom.stdout.count('class="plot-container plotly"') == 7, dom.stderr[-2000:]
+    assert dom.stdout.count('class="main-svg"') >= 14
     assert "Conv-TasNet-gLN" in dom.stdout and "published (WSJ0-2mix)" in dom.stdout  # scatter labels drawn
     rendered = _Page()
     rendered.feed(dom.stdout)  # what plotly added at run time links nowhere either (no logo link)

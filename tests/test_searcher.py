@@ -64,16 +64,47 @@ def test_early_stopped_trials_are_pruned_and_failures_carry_their_reason(searche
     assert study.trials[2].state == TrialState.FAIL and study.trials[2].system_attrs["fail_reason"] == "ValueError: bad"
 
 
-def test_recover_fails_what_a_dead_driver_left_running_and_queues_it_again(searcher):
+def test_recover_keeps_what_a_stopped_driver_left_running_for_the_resume_to_continue(searcher):
     s, _, url = searcher
     config = s.suggest("a")  # the driver dies here: the trial stays RUNNING
     storage = optuna_storage(url)
     study = optuna.load_study(study_name="tiny", storage=storage)
-    assert recover(study, storage) == [config["number"]]
+    assert recover(study, storage, carry=1) == [config["number"]]
+    study = optuna.load_study(study_name="tiny", storage=url)
+    assert [t.state for t in study.trials] == [TrialState.RUNNING]  # nothing queued: it continues itself
+
+
+def test_recover_fails_and_queues_again_the_running_trials_the_study_no_longer_needs(searcher):
+    s, _, url = searcher
+    config = s.suggest("a")
+    storage = optuna_storage(url)
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert recover(study, storage, carry=0) == []
     study = optuna.load_study(study_name="tiny", storage=url)
     assert study.trials[0].state == TrialState.FAIL and "driver stopped" in study.trials[0].system_attrs["fail_reason"]
     assert study.trials[1].state == TrialState.WAITING and study.trials[1].system_attrs["fixed_params"] == config[
         "plan"].params
+
+
+def test_a_carried_trial_is_handed_out_first_as_the_same_optuna_trial_and_told_as_it(searcher):
+    from sweep.driver.searcher import Carried
+
+    s, _, url = searcher
+    first = s.suggest("a")  # the driver dies; a new driver carries the trial over
+    storage = optuna_storage(url)
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    spec = parse_spec(GOOD, "spec.yaml")
+    again = OptunaSearcher(study, storage, spec, "/d", on_ask=lambda *a: None,
+                           carried=[Carried(first["number"], first["plan"].params, "/runs/ckpt")])
+    config = again.suggest("b")
+    assert config["number"] == first["number"] and config["restore"] == "/runs/ckpt"
+    assert config["plan"].params == first["plan"].params
+    again.on_trial_result("b", {"epoch": 3, "valid_si_snri": 1.5})
+    again.on_trial_complete("b", {"epoch": 4, "final": True, "valid_si_snri": 2.0, "selected": {"valid_si_snri": 2.5}})
+    (trial,) = optuna.load_study(study_name="tiny", storage=url).trials
+    assert trial.state == TrialState.COMPLETE and trial.value == 2.5  # the tested weights' epoch
+    assert trial.intermediate_values == {3: 1.5}
+    assert again.suggest("c")["number"] == first["number"] + 1  # then new asks
 
 
 def test_tunes_copy_of_the_searcher_holds_no_storage_url(tmp_path):
@@ -99,9 +130,9 @@ def test_a_row_left_running_after_optuna_was_told_takes_optunas_state_at_resume(
     for tid in ("done", "cut"):
         s.suggest(tid)
     s.on_trial_complete("done", {"epoch": 2, "final": True, "valid_si_snri": 2.0})  # told; the row never heard
-    _, _, finished = open_for_resume(store, study_id, spec, spec.study, url, None)
-    assert finished == 1
-    assert [(r.number, r.status) for r in store.trials(study_id)] == [(0, "complete"), (1, "failed")]
+    _, _, finished, carried = open_for_resume(store, study_id, spec, spec.study, url, None)
+    assert finished == 1 and [c.number for c in carried] == [1]  # "cut" continues
+    assert [(r.number, r.status) for r in store.trials(study_id)] == [(0, "complete"), (1, "running")]
 
 
 def test_an_optuna_trial_asked_just_before_the_driver_died_gets_its_row_at_resume(tmp_path):
@@ -115,7 +146,7 @@ def test_an_optuna_trial_asked_just_before_the_driver_died_gets_its_row_at_resum
     storage = optuna_storage(url)
     s = OptunaSearcher(open_study(spec, storage, spec.study), storage, spec, "/d", on_ask=lambda *a: None)
     config = s.suggest("a")  # asked in Optuna's tables; killed before our row was written
-    open_for_resume(store, study_id, spec, spec.study, url, None)
+    _, _, _, carried = open_for_resume(store, study_id, spec, spec.study, url, None)
     (row,) = store.trials(study_id)
-    assert row.number == config["number"] and row.status == "failed" and "driver stopped" in row.error
-    assert row.params["mask_type"] == config["plan"].params["mask_type"]
+    assert [c.number for c in carried] == [row.number] == [config["number"]]  # it gets its row and runs
+    assert row.status == "running" and row.params["mask_type"] == config["plan"].params["mask_type"]

@@ -58,6 +58,13 @@ def log_path(trial) -> str | None:
     return str(trial.local_path) if getattr(trial, "local_path", None) else None
 
 
+def selected_value(result: dict[str, Any], metric: str) -> float | None:
+    """The objective's value at the epoch a final report's test weights are from (``selected``),
+    or its last epoch's for a report without one."""
+    selected = result.get("selected") or {}
+    return selected.get(metric, result.get(metric))
+
+
 def _number(trial) -> int:
     return int(trial.config["number"])
 
@@ -87,7 +94,9 @@ class StoreWriter(Callback):
         updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version", "node")}
         if result.get("final"):
             self.store.add_results(self.study_id, n, result["results"])
-            updates.update(train_s=result.get("train_s"), eval_s=result.get("eval_s"))
+            # A trial is ranked by its objective at the epoch whose weights were tested.
+            updates.update(train_s=result.get("train_s"), eval_s=result.get("eval_s"), best_epoch=result.get("best_epoch"),
+                           objective_value=selected_value(result, self.objective.metric))
         self.store.update_trial(self.study_id, n, **{k: v for k, v in updates.items() if v is not None})
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -101,8 +110,12 @@ class StoreWriter(Callback):
         self._finish(trial, FAILED, reason)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        """Tune runs a failed trial again (``failure.max_retries``): it starts over at epoch 1."""
-        self.store.restart_trial(self.study_id, _number(trial), f"attempt failed, retrying: {error_text(trial)}")
+        """Tune runs a failed trial again (``failure.max_retries``) from its latest checkpoint:
+        the epochs after it go (they run again)."""
+        n = _number(trial)
+        row = self.store.trial(self.study_id, n)
+        self.store.restart_trial(self.study_id, n, f"attempt failed, retrying: {error_text(trial)}",
+                                 after_epoch=(row.checkpoint_epoch or 0) if row and row.checkpoint_uri else 0)
 
     def _finish(self, trial, status: str, error: str | None) -> None:
         n = _number(trial)
@@ -139,7 +152,7 @@ class ProgressPrinter(Callback):
         if not last.get("final"):
             self._say(f"{_plan(trial).label()}: pruned by the scheduler at epoch {last.get('epoch')}")
             return
-        value = last.get(self.objective.metric)
+        value = selected_value(last, self.objective.metric)
         if self.objective.better(value, self.best):
             self.best = value
         tests = ", ".join(f"{r['condition']}/{r['assignment']} {r['si_snri']:.2f}" for r in last.get("results", []))

@@ -50,7 +50,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     store = Store(storage)
     study_id = store.ensure_study(name, spec).id
     with Lease(store, study_id) as lease:  # before recover(): a live driver's trials are not stale
-        study, ostorage, finished = open_study(store, study_id, spec, name, storage, out)
+        study, ostorage, finished, carried = open_study(store, study_id, spec, name, storage, out)
         remaining = spec.n_trials - finished
         if remaining <= 0:
             _say(out, f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run")
@@ -62,7 +62,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         concurrent = max_concurrent or spec.max_concurrent
         with SignalCatcher() as signals:
             tuner, progress, searcher = build_tuner(spec, store, study_id, (study, ostorage), str(data_root),
-                                                    remaining, finished, concurrent, name, out, StopAll(signals, lease))
+                                                    remaining, finished, concurrent, name, out, StopAll(signals, lease),
+                                                    carried)
             _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
                       f"{concurrent} at a time; storage {safe_url(storage)}")
             try:
@@ -72,9 +73,13 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
                 if failure is None:
                     raise
                 raise StorageError(f"{failure}; the study stopped: resume it with `sweep resume {name}`") from None
-        reason = signals.reason if signals.signum else "the driver stopped before this trial finished"
-        searcher.close_unfinished(reason)
-        closed = store.fail_running(study_id, reason)
+        if signals.signum or lease.lost.is_set():  # Optuna keeps them running: a resume continues them
+            why = signals.reason if signals.signum else "this driver lost the study's lease"
+            closed = store.interrupt_running(study_id, f"{why}; `sweep resume {name}` continues it from its checkpoint")
+        else:
+            reason = "the driver stopped before this trial finished"
+            searcher.close_unfinished(reason)
+            closed = store.fail_running(study_id, reason)
         if signals.signum:
             raise Interrupted(signals.signum, name, len(closed))
         if lease.lost.is_set():
@@ -85,8 +90,9 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
 
 
 def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str, out: TextIO | None):
-    """The Optuna study, with a dead driver's running trials closed and their configurations
-    queued again; returns (study, its Optuna storage, number of trials already finished)."""
+    """The Optuna study, with the trials a stopped driver left running ready to continue and
+    failed configurations queued again; returns (study, its Optuna storage, number of trials
+    already finished, the trials to continue)."""
     import optuna
 
     from sweep.driver import searcher
@@ -99,13 +105,36 @@ def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str,
     ostorage = searcher.optuna_storage(storage)
     study = searcher.open_study(spec, ostorage, name)
     _settle_finished_rows(store, study_id, study)
-    closed = searcher.recover(study, ostorage)
+    finished = searcher.finished_count(study)
+    numbers = searcher.recover(study, ostorage, carry=spec.n_trials - finished)
     _restore_missing_rows(store, study_id, spec, study)
-    store.fail_running(study_id, searcher.STALE_REASON)
-    if closed:
-        _say(out, f"resume: {len(closed)} trial(s) left running by a stopped driver marked failed "
-                  f"(numbers {closed}); their configurations run again")
-    return study, ostorage, searcher.finished_count(study)
+    store.fail_running(study_id, searcher.STALE_REASON, keep=numbers)
+    carried = _carry(store, study_id, study, numbers)
+    if carried:
+        _say(out, f"resume: {len(carried)} trial(s) a stopped driver left running continue: "
+                  + ", ".join(f"{c.number} ({_from(store, study_id, c)})" for c in carried))
+    return study, ostorage, finished, carried
+
+
+def _carry(store: Store, study_id: int, study, numbers: list[int]) -> list:
+    """The :class:`~sweep.driver.searcher.Carried` trials, their rows running again with the
+    epochs after their checkpoint's gone (those epochs run again)."""
+    from sweep.driver.searcher import Carried
+
+    params = {t.number: t.params for t in study.get_trials(deepcopy=False)}
+    rows = {r.number: r for r in store.trials(study_id)}
+    carried = []
+    for n in numbers:
+        row = rows[n]
+        restore = row.checkpoint_uri if row.checkpoint_epoch else None
+        store.restart_trial(study_id, n, None, after_epoch=row.checkpoint_epoch or 0 if restore else 0)
+        carried.append(Carried(n, params[n], restore))
+    return carried
+
+
+def _from(store: Store, study_id: int, carried) -> str:
+    row = store.trial(study_id, carried.number)
+    return f"from its checkpoint after epoch {row.epochs_done}" if carried.restore else "from the start"
 
 
 def _settle_finished_rows(store: Store, study_id: int, study) -> None:
@@ -114,12 +143,12 @@ def _settle_finished_rows(store: Store, study_id: int, study) -> None:
     are written before the tell), so the row takes Optuna's state instead of failing."""
     from optuna.trial import TrialState
 
-    from sweep.store import RUNNING, now
+    from sweep.store import INTERRUPTED, RUNNING, now
 
     told = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED}
     states = {t.number: t.state for t in study.get_trials(deepcopy=False, states=tuple(told))}
     for row in store.trials(study_id):
-        if row.status == RUNNING and row.number in states:
+        if row.status in (RUNNING, INTERRUPTED) and row.number in states:
             store.update_trial(study_id, row.number, status=told[states[row.number]], finished_at=now())
 
 
@@ -140,7 +169,7 @@ def _restore_missing_rows(store: Store, study_id: int, spec: Spec, study) -> Non
 
 
 def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, remaining: int, finished: int,
-                max_concurrent: int, name: str, out: TextIO | None, stopper: StopAll | None = None):
+                max_concurrent: int, name: str, out: TextIO | None, stopper: StopAll | None = None, carried=()):
     """The Tune ``Tuner`` for the trials still missing, the progress printer it reports to, and
     the searcher (which the driver asks to close what a stop left unfinished)."""
     from ray import tune
@@ -148,11 +177,13 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
     from ray.tune.search import ConcurrencyLimiter
 
     from sweep.driver.callbacks import ProgressPrinter, StoreWriter
+    from sweep.driver.keeper import CheckpointKeeper
     from sweep.driver.searcher import OptunaSearcher
     from sweep.worker.trial import run_trial
 
     writer = StoreWriter(store, study_id, spec.objective)
-    searcher = OptunaSearcher(*optuna_study, spec, data_root, on_ask=writer.on_ask)
+    keeper = CheckpointKeeper(store, study_id, spec.checkpoints, spec.objective)  # after the writer: it ranks rows
+    searcher = OptunaSearcher(*optuna_study, spec, data_root, on_ask=writer.on_ask, carried=carried)
     writer.searcher = searcher  # a failed trial's reason reaches Optuna before it is told FAIL
     scheduler = FIFOScheduler()
     if spec.scheduler == "asha":
@@ -160,17 +191,24 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
                                   reduction_factor=spec.asha_reduction_factor)
     trainable = tune.with_resources(run_trial, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     progress = ProgressPrinter(store, study_id, spec.n_trials, finished, spec.objective, out)
-    runs_dir = Path(os.environ.get("SWEEP_RUNS", ".sweep/ray")).resolve()
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
                                     scheduler=scheduler, num_samples=remaining,
                                     metric=spec.objective.metric, mode=spec.objective.mode),
-        run_config=tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=str(runs_dir),
-                                  callbacks=[writer, progress], verbose=0, stop=stopper,
-                                  failure_config=tune.FailureConfig(max_failures=spec.max_retries)),
+        run_config=tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=runs_storage(),
+                                  callbacks=[writer, keeper, progress], verbose=0, stop=stopper,
+                                  failure_config=tune.FailureConfig(max_failures=spec.max_retries),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
     return tuner, progress, searcher
+
+
+def runs_storage() -> str:
+    """Where Tune keeps each run's trial folders and checkpoints: ``$SWEEP_RUNS`` (default
+    ``.sweep/ray``), a folder or any storage URI Tune accepts (``s3://...``, a shared mount)."""
+    where = os.environ.get("SWEEP_RUNS", ".sweep/ray")
+    return where if "://" in where else str(Path(where).resolve())
 
 
 def _database_failure(exc: BaseException, storage: str) -> StorageError | None:

@@ -11,16 +11,20 @@ fields, which a Ray release may rename):
 The config handed to Tune is ``{"number": n, "plan": TrialPlan}``: the worker runs the plan the
 driver resolved and wrote, typed, never re-deriving it.
 
-Optuna's heartbeat does not run under ask/tell, so after a crash the trials left RUNNING are
-ours to close: :func:`recover` fails them and queues their parameters again.
+Optuna's heartbeat does not run under ask/tell, so after a crash (or a signal) the trials left
+RUNNING are ours: a resume hands each to Tune again as the same Optuna trial
+(:class:`Carried`), continuing from its checkpoint; :func:`recover` queues the configurations
+of failed trials again.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 import zlib
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import optuna
 from optuna.trial import TrialState
@@ -30,12 +34,25 @@ from sqlalchemy.engine import make_url
 
 from sweep.objective import Objective
 from sweep.plan import TrialPlan
+from sweep.scoring.registry import summary_metrics
 from sweep.spec import Spec
 from sweep.store.engine import engine_kwargs, make_engine
 
 STALE_REASON = "the driver stopped while this trial was running (found at resume); its configuration runs again"
+STATUS_REASON = "status_reason"  # the Optuna user attribute with a trial's one-line ending (outcome_attrs)
 
 OnAsk = Callable[[str, int, TrialPlan], None]
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A trial a stopped driver left running, handed out again before any new ask: the same
+    Optuna trial ``number`` with its ``params``, continuing from ``restore`` (a checkpoint URI,
+    None to start over)."""
+
+    number: int
+    params: dict[str, Any]
+    restore: str | None
 
 
 class _GridSampler(optuna.samplers.GridSampler):
@@ -76,17 +93,25 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 def open_study(spec: Spec, storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
-    """Create or load the Optuna study ``name`` beside our tables."""
-    return optuna.create_study(storage=storage, study_name=name, direction=spec.objective.direction,
-                               sampler=make_sampler(spec), load_if_exists=True)
+    """Create or load the Optuna study ``name`` beside our tables; its objective carries the
+    metric's name (``valid_si_snri``), which optuna-dashboard shows."""
+    study = optuna.create_study(storage=storage, study_name=name, direction=spec.objective.direction,
+                                sampler=make_sampler(spec), load_if_exists=True)
+    if study.metric_names != [spec.objective.metric]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.objective.metric])
+    return study
 
 
 def set_fail_reason(storage: optuna.storages.BaseStorage, study_name: str, number: int, reason: str) -> None:
     """Record why a trial failed where Optuna's own tools look (the ``fail_reason`` system
-    attribute that ``study.optimize`` sets), through the storage's public API."""
+    attribute that ``study.optimize`` sets, and its first line as the ``status_reason`` user
+    attribute that optuna-dashboard lists), through the storage's public API."""
     study_id = storage.get_study_id_from_name(study_name)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     storage.set_trial_system_attr(trial_id, "fail_reason", reason[:2000])
+    storage.set_trial_user_attr(trial_id, STATUS_REASON, _one_line(reason))
 
 
 class OptunaSearcher(Searcher):
@@ -98,10 +123,11 @@ class OptunaSearcher(Searcher):
         spec: the validated spec: its searched domains and how a sample becomes a TrialPlan.
         data_root: the prepared corpus, written into every plan.
         on_ask: called with (Tune trial id, Optuna number, plan) right after each ask.
+        carried: trials a stopped driver left running, handed out first (see :class:`Carried`).
     """
 
     def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage, spec: Spec, data_root: str,
-                 on_ask: OnAsk) -> None:
+                 on_ask: OnAsk, carried: Sequence[Carried] = ()) -> None:
         super().__init__(metric=spec.objective.metric, mode=spec.objective.mode)
         self._study, self._storage, self._spec = study, storage, spec
         self._data_root, self._on_ask = data_root, on_ask
@@ -109,16 +135,27 @@ class OptunaSearcher(Searcher):
         self._asked: dict[str, optuna.Trial] = {}
         self._told: set[str] = set()
         self._failed: set[str] = set()  # failed, told once the driver knows why (tell_failure)
+        self._carried = list(carried)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         return True  # the spec fixed the objective and the space; Tune's defaults must not override them
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._carried:
+            return self._carry(trial_id, self._carried.pop(0))
         ot_trial = self._study.ask(fixed_distributions=self._space)
         plan = self._spec.resolve_trial(ot_trial.params, self._data_root)
         self._asked[trial_id] = ot_trial
         self._on_ask(trial_id, ot_trial.number, plan)
-        return {"number": ot_trial.number, "plan": plan}
+        return {"number": ot_trial.number, "plan": plan, "study": self._study.study_name}
+
+    def _carry(self, trial_id: str, carried: Carried) -> dict[str, Any]:
+        """The config of a carried trial: its row exists, its Optuna trial is still RUNNING."""
+        study_id = self._storage.get_study_id_from_name(self._study.study_name)
+        internal = self._storage.get_trial_id_from_study_id_trial_number(study_id, carried.number)
+        self._asked[trial_id] = optuna.trial.Trial(self._study, internal)
+        plan = self._spec.resolve_trial(carried.params, self._data_root)
+        return {"number": carried.number, "plan": plan, "study": self._study.study_name, "restore": carried.restore}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         value = result.get(self.metric)
@@ -132,6 +169,8 @@ class OptunaSearcher(Searcher):
             self._failed.add(trial_id)
             return
         state, value = outcome(result, error, self.metric)
+        for key, attr in outcome_attrs(result, state, self.metric).items():
+            self._asked[trial_id].set_user_attr(key, attr)
         self._study.tell(self._asked[trial_id], value, state=state)
         self._told.add(trial_id)
 
@@ -168,35 +207,69 @@ def outcome(result: dict | None, error: bool, metric: str) -> tuple[TrialState, 
         return TrialState.FAIL, None
     if not (result and result.get("final")):
         return TrialState.PRUNED, None
-    value = result.get(metric)
+    value = (result.get("selected") or {}).get(metric, result.get(metric))  # at the tested weights' epoch
     if not _finite(value):
         return TrialState.FAIL, None
     return TrialState.COMPLETE, float(value)
+
+
+def outcome_attrs(result: dict | None, state: TrialState, metric: str) -> dict[str, Any]:
+    """What a trial's Optuna user attributes record of how it ended (optuna-dashboard lists them):
+    ``test_<metric>_<condition>_<assignment>_db`` per test row and summary metric (dB),
+    ``param_count``, ``wall_s`` (Tune's ``time_total_s``, the trainable's running time, else the
+    worker's own ``elapsed_s``), ``epochs`` and a one-line ``status_reason``."""
+    result = result or {}
+    attrs: dict[str, Any] = {}
+    for row in result.get("results") or ():
+        for m in summary_metrics():
+            if _finite(row.get(m.name)):
+                attrs[f"test_{m.name}_{row['condition']}_{row['assignment']}_db"] = float(row[m.name])
+    if _finite(result.get("param_count")):
+        attrs["param_count"] = int(result["param_count"])
+    wall = result.get("time_total_s", result.get("elapsed_s"))
+    if _finite(wall):
+        attrs["wall_s"] = round(float(wall), 3)
+    epoch = result.get("epoch")
+    if _finite(epoch):
+        attrs["epochs"] = int(epoch)
+    reasons = {TrialState.COMPLETE: f"complete after {epoch} epochs",
+               TrialState.PRUNED: f"stopped early by the scheduler after epoch {epoch}",
+               TrialState.FAIL: f"{metric} was not a finite number at the tested epoch"}
+    attrs[STATUS_REASON] = reasons.get(state, state.name.lower())
+    return attrs
+
+
+def _one_line(reason: str) -> str:
+    """A stored failure reason's first line (``Type: message``), short enough for a table cell."""
+    lines = [ln.strip() for ln in reason.splitlines() if ln.strip()]
+    return (lines[0] if lines else "no reason recorded")[:500]
 
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def recover(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
-    """Close trials left RUNNING by a dead driver (as FAIL, with a ``fail_reason``) and queue every
-    failed configuration that no finished or queued trial covers. ``storage`` is the study's.
-    Returns the numbers of the trials it closed."""
-    closed = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+def recover(study: optuna.Study, storage: optuna.storages.BaseStorage, carry: int) -> list[int]:
+    """Trials left RUNNING by a stopped driver: the first ``carry`` (by number) stay RUNNING, to
+    be continued (returned); any beyond what the study still needs are closed as FAIL with a
+    ``fail_reason``. Then every failed configuration that no finished, queued or continued trial
+    covers is queued again. ``storage`` is the study's."""
+    running = sorted(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)), key=lambda t: t.number)
+    for t in running[max(carry, 0):]:
         set_fail_reason(storage, study.study_name, t.number, STALE_REASON)
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-        closed.append(t.number)
+    kept = running[: max(carry, 0)]
     trials = study.get_trials(deepcopy=False)
     covered = {_key(t.params) for t in trials
                if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING)}
+    covered |= {_key(t.params) for t in kept}
     # WAITING trials were enqueued but never asked: their params live in system attrs.
     covered |= {_key(t.system_attrs.get("fixed_params", {})) for t in trials if t.state == TrialState.WAITING}
     for t in trials:
         if t.state == TrialState.FAIL and t.params and _key(t.params) not in covered:
             study.enqueue_trial(t.params)
             covered.add(_key(t.params))
-    return closed
+    return [t.number for t in kept]
 
 
 def finished_count(study: optuna.Study) -> int:

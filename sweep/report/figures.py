@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from sweep.objective import EPOCH_METRICS
+from sweep.report.pareto import front_views
 from sweep.report.tables import ORACLE_ORDER, OURS_LABEL, esc, fmt_params, fmt_value, num
 from sweep.report.views import TrialView
 from sweep.store import COMPLETE
@@ -23,9 +24,10 @@ from sweep.store import COMPLETE
 if TYPE_CHECKING:
     from sweep.report.study import StudyReport
 
-__all__ = ["FAMILY_COLORS", "PUBLISHED_LABEL", "curves", "fig_html", "params_scatter"]
+__all__ = ["FAMILY_COLORS", "FRONT_LABEL", "PUBLISHED_LABEL", "curves", "fig_html", "params_scatter"]
 
 PUBLISHED_LABEL = "published (WSJ0-2mix)"
+FRONT_LABEL = "Pareto front (on validation)"
 FAMILY_COLORS = ("#1f5fbf", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}  # the logo is the one link plotly adds
 
@@ -63,8 +65,8 @@ def _oracle_lines(fig: go.Figure, oracle: pd.DataFrame | None) -> list[float]:
 
 
 def _our_points(r: StudyReport) -> list[tuple[TrialView, float, float]]:
-    """(trial, parameter count, closed-condition default-assignment SI-SNRi) of complete trials."""
-    points = [(v, num(v.row.get("param_count")), v.score("si_snri", "closed", "default")) for v in r.views
+    """(trial, parameter count, test SI-SNRi beside published numbers) of complete trials."""
+    points = [(v, num(v.row.get("param_count")), v.published_score("si_snri")) for v in r.views
               if v.status == COMPLETE]
     return [(v, n, s) for v, n, s in points if n and n > 0 and s is not None]
 
@@ -94,13 +96,29 @@ def _published_points(published: pd.DataFrame) -> dict[tuple[float, float], list
     return points
 
 
+def _add_front(fig: go.Figure, ours: list[tuple[TrialView, float, float]], front: list[TrialView]) -> None:
+    """Rings round the Pareto front's trials (chosen on validation), joined smallest first."""
+    at = {v.number: (n, s) for v, n, s in ours}
+    points = [(v, *at[v.number]) for v in front if v.number in at]
+    if not points:
+        return
+    fig.add_trace(go.Scatter(
+        x=[n / 1e6 for _, n, _ in points], y=[s for _, _, s in points], mode="lines+markers", name=FRONT_LABEL,
+        line=dict(dash="dot", width=1, color="#1b7f3b"),
+        marker=dict(size=17, symbol="circle-open", color="#1b7f3b", line=dict(width=2)),
+        hovertext=[f"<b>trial {v.number}</b>: on the Pareto front<br>{fmt_params(n)} parameters<br>"
+                   f"test SI-SNRi {s:.2f} dB" for v, n, s in points], hoverinfo="text"))
+
+
 def params_scatter(r: StudyReport) -> go.Figure:
-    """Test SI-SNRi against parameter count: ours per family, the published systems, and the
-    oracle masks as dashed lines where the study has spectral-mask families."""
+    """Test SI-SNRi against parameter count: ours per family, the study's Pareto front, the
+    published systems, and the oracle masks as dashed lines where the study has spectral-mask
+    families."""
     fig = go.Figure()
     oracle_ys = _oracle_lines(fig, r.oracle if r.mask_knobs else None)
     ours = _our_points(r)
     _add_our_traces(fig, r, ours)
+    _add_front(fig, ours, front_views(r))
     points = _published_points(r.published)
     labels = [" / ".join(n) for n in points.values()]
     xs = [n / 1e6 for _, n, _ in ours] + [p for p, _ in points]

@@ -20,20 +20,27 @@ from typing import Callable
 
 import plotly.offline
 
-from sweep.report.figures import curves, fig_html, params_scatter
+from sweep.report import diagnostics
+from sweep.report.family_best import family_table_html
+from sweep.report.figures import FRONT_LABEL, curves, fig_html, params_scatter
+from sweep.report.optuna_study import as_optuna_study
+from sweep.report.pareto import front_table_html
+from sweep.report.ranking import RULE
 from sweep.report.study import StudyReport, dataset_items, load_study
 from sweep.report.tables import (OURS_LABEL, esc, fmt_value, leaderboard_html, mask_table_html, oracle_note,
                                  published_grid, published_label)
-from sweep.report.views import TIE_METRIC
+from sweep.report.views import BESIDE_PUBLISHED, TIE_METRIC
 from sweep.scoring.registry import get as get_test_metric
 from sweep.scoring.registry import summary_metrics
 from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING, Store, code_version
 
-__all__ = ["SECTIONS", "Section", "render_report", "write_report"]
+__all__ = ["SECTIONS", "Section", "html_document", "nav_and_sections", "render_report", "write_atomic",
+           "write_report"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", sans-serif;
-       margin: 24px auto; max-width: 1500px; padding: 0 16px; color: #1d2330; line-height: 1.4; }
+       margin: 0 auto 24px; max-width: 1500px; padding: 0 16px; color: #1d2330; line-height: 1.4; }
+header { padding-top: 16px; }
 h1 { font-size: 1.6em; margin-bottom: 4px; } h2 { font-size: 1.25em; margin-top: 36px;
        border-bottom: 2px solid #dde3ec; padding-bottom: 4px; }
 .meta { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; font-size: 0.92em; }
@@ -43,6 +50,11 @@ h1 { font-size: 1.6em; margin-bottom: 4px; } h2 { font-size: 1.25em; margin-top:
 .dim { color: #7a8396; } .caption { color: #5a6478; font-size: 0.9em; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.86em; margin: 8px 0; }
+table.board { font-size: 0.8em; } table.board th, table.board td { padding: 3px 4px; }
+td.vs .dim, .board .ci { display: block; } td.vs { max-width: 120px; } .board .err { max-width: 180px; }
+.grid2 { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 8px 24px; }
+.grid2 > div { min-width: 0; } h3 { font-size: 1.05em; margin: 18px 0 4px; }
+details summary { cursor: pointer; color: #1f5fbf; } section { scroll-margin-top: 48px; }
 th, td { border: 1px solid #dde3ec; padding: 3px 7px; vertical-align: top; }
 th { background: #f1f4f9; font-weight: 600; } th.sub { font-weight: 500; font-size: 0.92em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -51,14 +63,18 @@ table.board tr.failed td, table.board tr.pruned td, table.board tr.running td { 
 .st { font-weight: 600; } .st.complete { color: #1b7f3b; } .st.failed { color: #b3261e; }
 .st.pruned { color: #8a6d00; } .st.running { color: #1f5fbf; }
 .err { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.9em; color: #b3261e;
-       max-width: 420px; white-space: pre-wrap; word-break: break-word; }
+       max-width: 320px; white-space: pre-wrap; word-break: break-word; }
+table.unfinished .err { max-width: 640px; display: block; } pre.err { margin: 4px 0; }
+tr.ours td { background: #e3efff; } tr.pub td { color: #555; font-style: italic; }
 table.masks caption { caption-side: top; text-align: left; color: #5a6478; padding-bottom: 4px; }
 th.ours { background: #e3efff; } th.pub { background: #eeeeee; } td.pub { color: #555; font-style: italic; }
 td.top { font-weight: 700; } th.mask { background: #f7f8fb; }
 .ci { color: #6b7385; font-size: 0.9em; } .tie { color: #8a6d00; font-weight: 600; }
 .best { color: #1b7f3b; font-weight: 600; } tr.oracle td { background: #f4f7f0; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 0.85em; }
-nav a { margin-right: 14px; }
+.tables { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
+nav { position: sticky; top: 0; z-index: 5000; background: #fff; padding: 8px 0;
+      border-bottom: 1px solid #dde3ec; } nav a { margin-right: 14px; }
 """
 
 
@@ -75,13 +91,15 @@ class Section:
 
 def write_report(store: Store, study: str, path: Path) -> Path:
     """Render ``study`` from ``store`` into the HTML file ``path`` (parents created); returns ``path``.
+    Raises KeyError if the study does not exist."""
+    return write_atomic(Path(path), render_report(store, study))
 
-    Written to a temporary name and renamed, so a browser refreshing the report of a running study
-    never reads half a file. Raises KeyError if the study does not exist.
-    """
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (parents created) through a temporary name and a rename, so a
+    browser refreshing the report of a running study never reads half a file; returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_report(store, study)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -92,22 +110,31 @@ def write_report(store: Store, study: str, path: Path) -> Path:
     return path
 
 
+def html_document(title: str, body: str) -> str:
+    """A whole self-contained page: the report's CSS and one inline copy of plotly.js, which
+    serves every figure in ``body``."""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title><style>{_CSS}</style>"
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>'
+            f"<body>{body}</body></html>\n")
+
+
+def nav_and_sections(sections: list[tuple[str, str, str, str]]) -> tuple[str, str]:
+    """The navigation bar and the sections, from (id, nav text, heading, body HTML) in order."""
+    nav = "<nav>" + "".join(f'<a href="#{esc(i)}">{esc(n)}</a>' for i, n, _, _ in sections) + "</nav>"
+    return nav, "".join(f'<section id="{esc(i)}"><h2>{esc(t)}</h2>{b}</section>' for i, _, t, b in sections)
+
+
 def render_report(store: Store, study: str) -> str:
     """The whole page as a string. Raises KeyError if the study does not exist."""
     r = load_study(store, study)
-    shown = [s for s in SECTIONS if s.shown(r)]
-    nav = "<nav>" + "".join(f'<a href="#{esc(s.id)}">{esc(s.nav)}</a>' for s in shown) + "</nav>"
-    body = "".join(f'<section id="{esc(s.id)}"><h2>{esc(s.title)}</h2>{s.body(r)}</section>' for s in shown)
+    nav, body = nav_and_sections([(s.id, s.nav, s.title, s.body(r)) for s in SECTIONS if s.shown(r)])
     note = "" if r.n_complete else (
         '<p class="note">No trial of this study has completed yet, so there are no test scores: the '
         "leaderboard lists the trials so far, the scatter shows only the published points, and the "
         "tables fill in as trials finish.</p>")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>sweep report: {esc(r.row.name)}</title><style>{_CSS}</style>"
-            # One inline copy of plotly.js serves every figure on the page.
-            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>'
-            f"<body>{_header(r)}{nav}{note}{body}</body></html>\n")
+    return html_document(f"sweep report: {r.row.name}", _header(r) + nav + note + body)
 
 
 def _header(r: StudyReport) -> str:
@@ -120,8 +147,8 @@ def _header(r: StudyReport) -> str:
         versions += f' <span class="dim">(trials ran: {esc(", ".join(trial_versions))})</span>'
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     created = row.created_at.strftime("%Y-%m-%d %H:%M UTC") if row.created_at else ""
-    best = (f"#{r.best.number} <span class=\"dim\">{esc(obj.label)} {esc(obj.fmt(r.best.objective_value))}"
-            "</span>") if r.best else '<span class="dim">none yet</span>'
+    best = (f"#{r.best.number} <span class=\"dim\">{esc(obj.label)} {esc(obj.fmt(r.best.objective_value))} "
+            "(validation, tested epoch)</span>") if r.best else '<span class="dim">none yet</span>'
     items = [("Family", esc(row.family)), ("Sampler", f"{esc(row.sampler)} <span class=\"dim\">scheduler "
               f"{esc(row.scheduler)}</span>"), ("Objective", esc(f"{obj.mode} {obj.label}")),
              ("Best trial", best), ("Dataset", esc(dataset)),
@@ -140,9 +167,10 @@ def _leaderboard(r: StudyReport) -> str:
     obj, tie = r.objective, get_test_metric(TIE_METRIC)
     assignments = ("opt. = optimal (oracle) output assignment, def. = default assignment (the output "
                    "order the network chose). ") if r.has_optimal else ""
-    return (f'<p class="caption">Ranked by the study\'s objective, <b>{esc(obj.mode)} {esc(obj.label)}</b>: '
-            "the last value each trial reported on the validation set, so the test set never picks the "
-            "best trial. Trials that did not complete are listed last. Test scores: CC = closed condition "
+    return (f'<p class="caption" id="ranking-rule">Ranked by the study\'s objective, <b>{esc(obj.mode)} '
+            f"{esc(obj.label)}</b>: {esc(RULE)}. Test columns are shown, never used to choose: the best "
+            "trial, the ranks, the mask tables' picks and the Pareto front all follow this rule. "
+            "Trials that did not complete are listed last. Test scores: CC = closed condition "
             f"(seen speakers), OC = open condition (unseen speakers); {assignments}Scores are means over the "
             "test utterances ± the half-width of their 95% confidence interval (Student t). <i>vs best</i>: "
             f"a two-sided paired t-test of test {esc(tie.label)} (closed condition, optimal assignment where "
@@ -152,11 +180,17 @@ def _leaderboard(r: StudyReport) -> str:
 
 
 def _params(r: StudyReport) -> str:
+    cond, assign = BESIDE_PUBLISHED
     oracle = (" Dashed lines: oracle masks on this study's closed condition."
               if r.mask_knobs and r.oracle is not None else "")
-    return ('<p class="caption">Ours: test SI-SNRi, closed condition, default assignment, on this study\'s '
-            "dataset. Published: WSJ0-2mix results from the lecture's tables. Different data, so read the "
-            f"comparison as an orientation, not a ranking.{oracle}</p>" + fig_html(params_scatter(r)))
+    return (f'<p class="caption">Ours: test SI-SNRi, {esc(cond)} condition, {esc(assign)} assignment, on this '
+            "study's dataset. Published: WSJ0-2mix results from the lecture's tables. Different data, so read the "
+            f"comparison as an orientation, not a ranking.{oracle} <b>{esc(FRONT_LABEL)}</b>: the trials that no "
+            f"other complete trial beats on both parameter count (fewer) and {esc(r.objective.label)} (the "
+            "objective, on validation); they are drawn at their test score, so a front trial may sit below "
+            "one that is not on it.</p>" + fig_html(params_scatter(r))
+            + '<div class="grid2"><div><h3>The Pareto front</h3>' + front_table_html(r) + "</div>"
+            + "<div><h3>Best per family, beside the lecture's tables</h3>" + family_table_html(r) + "</div></div>")
 
 
 def _masks(r: StudyReport) -> str:
@@ -169,8 +203,10 @@ def _masks(r: StudyReport) -> str:
                      f"lecture's table: <b>{esc(OURS_LABEL)}</b>{beside}, where the published table has the "
                      "metric. Where several complete trials share a mask × activation, the one with the best "
                      f"{esc(r.objective.label)} (the objective) is shown, its number in the Trial column; "
-                     "bold marks our best per column.</p>")
-        parts += [f'<div class="scroll">{mask_table_html(r, family, m)}</div>' for m in summary_metrics()]
+                     "bold marks our best per column. CC = closed condition (seen speakers), OC = open "
+                     "condition (unseen speakers).</p>")
+        parts.append('<div class="tables">' + "".join(f'<div class="scroll">{mask_table_html(r, family, m)}</div>'
+                                                      for m in summary_metrics()) + "</div>")
         if r.oracle is not None:
             stft = ", ".join(sorted({str(s) for s in r.oracle.get("stft", [])}))
             parts.append(f'<p class="caption">{oracle_note(r.published, family)} Our oracle rows: the masks '
@@ -184,16 +220,48 @@ def _curves(r: StudyReport) -> str:
             + fig_html(curves(r)))
 
 
+def _search(r: StudyReport) -> str:
+    study = as_optuna_study(r)
+    label = esc(r.objective.label)
+    importance = diagnostics.importance_figure(study, r)
+    importance_html = (f'<p class="note" id="importance-note">{importance}</p>' if isinstance(importance, str)
+                       else fig_html(importance))
+    return (f'<p class="caption">How the search went, on the objective ({label}, on validation at the tested epoch). '
+            "Drawn by <code>optuna.visualization</code> from this study's trials, except the wall-clock plot.</p>"
+            '<div class="grid2">'
+            f'<div><h3>Best so far, by trial</h3>{fig_html(diagnostics.history_figure(study, r))}</div>'
+            f'<div><h3>Best so far, by wall-clock time</h3>{fig_html(diagnostics.wallclock_figure(r))}</div></div>'
+            f"<h3>Searched knobs, coloured by {label}</h3>"
+            '<p class="caption">One line per complete trial across the searched knobs (parallel coordinates).</p>'
+            f"{fig_html(diagnostics.parallel_figure(study, r))}"
+            '<div class="grid2">'
+            f'<div><h3>Hyperparameter importance</h3><p class="caption">Optuna\'s '
+            f"{diagnostics.IMPORTANCE_EVALUATOR} evaluator: how much each knob decides whether a trial reaches the "
+            f"top of {label}, over the complete trials.</p>{importance_html}</div>"
+            '<div><h3>Timeline</h3><p class="caption">Every trial from start to end, coloured by how it ended '
+            "(the reasons are in the next section).</p>"
+            f"{fig_html(diagnostics.timeline_figure(study))}</div></div>")
+
+
+def _unfinished(r: StudyReport) -> str:
+    return ('<p class="caption">Trials that did not complete, and why: the scheduler stopped them early '
+            "(pruned), they failed (the error's first line; <i>more</i> shows the rest), or they are still "
+            "running.</p>" + diagnostics.unfinished_table_html(r))
+
+
 def _spec(r: StudyReport) -> str:
     stale = (f'<p class="note">This spec no longer validates ({esc(r.spec_error)}): the parameter columns '
              "come from the values the trials ran with.</p>") if r.spec_error else ""
-    return f"{stale}<pre>{esc(r.row.spec_yaml)}</pre>"
+    lines = len((r.row.spec_yaml or "").splitlines())
+    return f"{stale}<details><summary>the spec, {lines} lines of YAML</summary><pre>{esc(r.row.spec_yaml)}</pre></details>"
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("leaderboard", "Leaderboard", "Leaderboard", _leaderboard),
-    Section("params", "SI-SNRi vs parameters", "SI-SNRi against parameter count", _params),
+    Section("params", "Size vs quality", "SI-SNRi against parameter count", _params),
     Section("masks", "Mask × activation", "Mask × activation", _masks, shown=lambda r: bool(r.mask_knobs)),
+    Section("search", "Search", "Search diagnostics", _search),
+    Section("unfinished", "Unfinished trials", "Pruned, failed and running trials", _unfinished),
     Section("curves", "Learning curves", "The objective per epoch", _curves),
     Section("spec", "Search space", "Search space as launched", _spec),
 )

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from sweep.models import Family, MaskKnobs, get_family
-from sweep.objective import MODES, Objective
+from sweep.objective import Objective, parse_objective  # parse_objective: re-exported
 from sweep.report.views import TrialView, trial_views
 from sweep.spec import Spec, SpecError, parse_spec
 from sweep.store import COMPLETE, Store, StudyRow
@@ -82,19 +82,6 @@ def load_study(store: Store, name: str) -> StudyReport:
     return StudyReport(row=row, objective=objective, spec=spec, spec_error=spec_error, families=families,
                        mask_knobs=knobs, has_optimal=has_optimal, views=views, epochs=epochs,
                        searched=searched_keys(spec, views, knobs), published=load_published(), oracle=oracle)
-
-
-def parse_objective(text: str | None) -> Objective:
-    """``StudyRow.objective`` (``"max valid_si_snri"``, either word order) as an Objective; an
-    empty one is the default objective. Raises ValueError for anything else."""
-    words = str(text or "").split()
-    if not words:
-        return Objective()
-    modes = [w for w in words if w in MODES]
-    metrics = [w for w in words if w not in MODES]
-    if len(modes) != 1 or len(metrics) != 1:
-        raise ValueError(f"study objective {text!r}: expected '<max|min> <metric>'")
-    return Objective(metrics[0], modes[0])
 
 
 def _family(name: str) -> Family | None:

@@ -24,9 +24,9 @@ from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING
 if TYPE_CHECKING:
     from sweep.report.study import StudyReport
 
-__all__ = ["ASSIGNMENTS", "CONDITIONS", "ORACLE_ORDER", "OURS_LABEL", "esc", "fmt_db", "fmt_duration",
+__all__ = ["ASSIGNMENTS", "CONDITIONS", "ORACLE_ORDER", "OURS_LABEL", "configuration", "error_reason", "esc", "fmt_db", "fmt_duration",
            "fmt_epoch_metric", "fmt_params", "fmt_value", "leaderboard_html", "mask_table_html", "num",
-           "oracle_note", "published_grid", "published_label"]
+           "oracle_note", "published_grid", "published_label", "several_families"]
 
 OURS_LABEL = "ours (this study's data)"
 CONDITIONS = ("closed", "open")
@@ -79,6 +79,15 @@ def fmt_value(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def error_reason(text: Any) -> str:
+    """A failed trial's reason in one line: the first line of its stored error (the driver
+    stores ``Type: message`` first), or the last line of a bare traceback."""
+    lines = [ln.strip() for ln in (text if isinstance(text, str) else "").splitlines() if ln.strip()]
+    if not lines:
+        return "no error recorded"
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
 def fmt_epoch_metric(metric: str, value: Any) -> str:
     """An epoch metric's value: dB to 2 decimals, anything else to 4 significant digits."""
     v = num(value)
@@ -110,9 +119,7 @@ def _vs_best_cell(v: TrialView) -> str:
 def _status_cell(v: TrialView) -> str:
     epochs = int(num(v.row.get("epochs_done")) or 0)
     if v.status == FAILED:
-        lines = [ln for ln in str(v.row.get("error") or "").splitlines() if ln.strip()]
-        last = lines[-1].strip() if lines else "no error recorded"
-        return f'<span class="st failed">failed</span><div class="err">{esc(last)}</div>'
+        return f'<span class="st failed">failed</span><div class="err">{esc(error_reason(v.row.get("error")))}</div>'
     if v.status == PRUNED:
         return f'<span class="st pruned">pruned</span> <span class="dim">after epoch {epochs}</span>'
     if v.status == RUNNING:
@@ -126,9 +133,23 @@ def _score_columns(r: StudyReport) -> list[tuple[str, str]]:
     return [(c, a) for c in CONDITIONS for a in assigns]
 
 
+def configuration(r: StudyReport, v: TrialView) -> str:
+    """``mask_type=PSM, activation=relu, hidden_size=64``: the trial's mask knobs and searched
+    values, escaped (what tells trials apart)."""
+    knobs = r.mask_knobs.get(v.family)
+    keys = list(dict.fromkeys([*((knobs.mask, knobs.activation) if knobs else ()), *r.searched]))
+    return ", ".join(f"{esc(k)}={esc(fmt_value(v.params.get(k)))}" for k in keys if k in v.params)
+
+
+def several_families(r: StudyReport) -> bool:
+    """Whether the study's trials come from more than one family (only then do rows name theirs)."""
+    return len(set(r.families) | {v.family for v in r.views}) > 1
+
+
 def _leaderboard_head(r: StudyReport, cols: list[tuple[str, str]]) -> tuple[str, int]:
     """The two header rows, and the number of columns."""
-    fixed_l = ["Rank", "Trial", "Family", *(["Mask", "Activation"] if r.mask_knobs else []), *r.searched, "Params"]
+    family = ["Family"] if several_families(r) else []
+    fixed_l = ["Rank", "Trial", *family, *(["Mask", "Activation"] if r.mask_knobs else []), *r.searched, "Params"]
     metrics = summary_metrics()
     epoch_heads = []
     for name, (label, unit, _) in EPOCH_METRICS.items():
@@ -148,8 +169,9 @@ def _leaderboard_head(r: StudyReport, cols: list[tuple[str, str]]) -> tuple[str,
 
 def _leaderboard_row(r: StudyReport, v: TrialView, rank: int | None, cols: list[tuple[str, str]]) -> str:
     p, row = v.params, v.row
-    cells = [f'<td class="num">{"" if rank is None else rank}</td>', f'<td class="num">{v.number}</td>',
-             f"<td>{esc(v.family)}</td>"]
+    cells = [f'<td class="num">{"" if rank is None else rank}</td>', f'<td class="num">{v.number}</td>']
+    if several_families(r):
+        cells.append(f"<td>{esc(v.family)}</td>")
     if r.mask_knobs:
         knobs = r.mask_knobs.get(v.family)
         cells += [f"<td>{esc(fmt_value(p.get(k))) if knobs else ''}</td>"
@@ -158,7 +180,7 @@ def _leaderboard_row(r: StudyReport, v: TrialView, rank: int | None, cols: list[
     cells.append(f'<td class="num">{fmt_params(row.get("param_count"))}</td>')
     for metric in summary_metrics():
         cells += [f'<td class="num score">{_score_text(v, metric.name, c, a)}</td>' for c, a in cols]
-    cells.append(f"<td>{_vs_best_cell(v)}</td>")
+    cells.append(f'<td class="vs">{_vs_best_cell(v)}</td>')
     for name in EPOCH_METRICS:
         value = v.objective_value if name == r.objective.metric else v.last.get(name)
         cells.append(f'<td class="num">{fmt_epoch_metric(name, value)}</td>')
@@ -278,8 +300,7 @@ def mask_table_html(r: StudyReport, family: str, metric: TestMetric) -> str:
             rows.append(f'<tr data-mask="{esc(mask)}" data-activation="{esc(act)}">{"".join(cells)}</tr>')
     rows += _oracle_rows(r, family, metric.name, cols, pub_cols)
     return (f'<table class="masks" data-family="{esc(family)}" data-metric="{esc(metric.name)}"><caption>'
-            f"{esc(metric.label)} ({esc(metric.unit)}), mask × activation; CC = closed condition (seen "
-            f"speakers), OC = open condition (unseen speakers)</caption>"
+            f"{esc(metric.label)} ({esc(metric.unit)}), mask × activation</caption>"
             f'<thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>')
 
 

@@ -1,8 +1,9 @@
 """One view per trial, with the statistics the report shows: test scores, their 95% confidence
 intervals, the objective's value, and the paired comparison with the study's best trial.
 
-"Best" is the study's objective (:class:`sweep.objective.Objective`) on validation data: the
-trial the search itself would pick. The test set never selects it; it only says, through a
+"Best" is the study's objective (:class:`sweep.objective.Objective`) on validation data, at
+the epoch whose weights were tested (:func:`sweep.report.ranking.best_trial`, the rule ``sweep status``
+shares): the trial the search itself would pick. The test set never selects it; it only says, through a
 paired t-test on the same utterances, whether another trial is separable from the pick.
 """
 
@@ -15,15 +16,20 @@ from typing import Any, Iterable
 import pandas as pd
 
 from sweep.objective import EPOCH_METRICS, Objective
+from sweep.report.ranking import best_trial
 from sweep.scoring.registry import get as get_test_metric
 from sweep.scoring.registry import summary_metrics
 from sweep.scoring.stats import ALPHA, MeanCI, PairedResult, mean_ci, ties_with_best
 from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING
 
-__all__ = ["TIE_METRIC", "TrialView", "best_per_cell", "leaderboard_order", "num", "trial_views"]
+__all__ = ["BESIDE_PUBLISHED", "TIE_METRIC", "TrialView", "best_per_cell", "leaderboard_order", "num", "trial_views"]
 
 TIE_METRIC = "si_snri"
 """The test metric of the paired comparison with the best trial (and of the scatter)."""
+BESIDE_PUBLISHED = ("closed", "default")
+"""(condition, assignment) of our test scores where they stand beside the published systems: the
+SI-SNRi-vs-parameters scatter, its Pareto table and the per-family table (default assignment:
+the output as the model emits it, as the published systems are scored)."""
 
 ScoreKey = tuple[str, str, str]  # (metric, condition, assignment)
 _STATUS_ORDER = {RUNNING: 0, PRUNED: 1, FAILED: 2}
@@ -47,6 +53,7 @@ class TrialView:
     # Per-utterance test scores {(metric, condition, assignment): {utterance: dB}} and their CIs.
     utterances: dict[ScoreKey, dict[str, float]] = field(default_factory=dict)
     cis: dict[ScoreKey, MeanCI] = field(default_factory=dict)
+    n_utterances: dict[tuple[str, str], int] = field(default_factory=dict)  # (condition, assignment) -> n
     last: dict[str, float] = field(default_factory=dict)  # last reported value of each epoch metric
     objective_value: float | None = None  # the study objective's last reported value
     # Paired test of TIE_METRIC against the best trial; None for the best itself and when untested.
@@ -79,6 +86,10 @@ class TrialView:
         if self.score(metric, "closed", "optimal") is not None:
             return (metric, "closed", "optimal")
         return (metric, "closed", "default")
+
+    def published_score(self, metric: str = TIE_METRIC) -> float | None:
+        """The test mean that stands beside published numbers (:data:`BESIDE_PUBLISHED`)."""
+        return self.score(metric, *BESIDE_PUBLISHED)
 
     def test_score(self, metric: str = TIE_METRIC) -> float | None:
         return self.scores.get(self.test_key(metric))
@@ -116,7 +127,7 @@ def trial_views(trials: pd.DataFrame, results: pd.DataFrame, utterances: pd.Data
         _add_utterances(views, utterances)
     _add_epoch_metrics(views, epochs, objective)
     ordered = sorted(views.values(), key=lambda v: v.number)
-    best = objective.best([v for v in ordered if v.status == COMPLETE], lambda v: v.objective_value)
+    best = best_trial(ordered, objective)
     if best is not None:
         best.is_best = True
         _add_ties(ordered, best)
@@ -139,6 +150,9 @@ def _metric_cells(views: dict[int, TrialView], frame: pd.DataFrame):
 def _add_scores(views: dict[int, TrialView], results: pd.DataFrame) -> None:
     for view, r, metric, v in _metric_cells(views, results):
         view.scores[(metric, str(r["condition"]), str(r["assignment"]))] = v
+        n = num(r.get("n_utterances"))
+        if n is not None:
+            view.n_utterances[(str(r["condition"]), str(r["assignment"]))] = int(n)
 
 
 def _add_utterances(views: dict[int, TrialView], utterances: pd.DataFrame) -> None:
@@ -196,4 +210,4 @@ def best_per_cell(views: Iterable[TrialView], objective: Objective, family: str,
         if v.status == COMPLETE and v.scores and v.family == family:
             cell = (str(v.params.get(mask)), str(v.params.get(activation)))
             cells.setdefault(cell, []).append(v)
-    return {cell: objective.best(vs, lambda v: v.objective_value) or vs[0] for cell, vs in cells.items()}
+    return {cell: best_trial(vs, objective) or vs[0] for cell, vs in cells.items()}

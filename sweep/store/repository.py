@@ -21,7 +21,7 @@ from sweep.scoring.registry import TEST_METRICS, summary_metrics
 from sweep.store.engine import (StorageError, existing_columns, make_engine, missing_database, prepare_folder,
                                 read_columns, safe_url, split_data_root, storage_errors, up_to_date, upgrade)
 from sweep.store.runtime import code_version, runtime_record
-from sweep.store.tables import (FAILED, RUNNING, STATUSES, EpochRow, OracleRow, ResultRow, StudyRow, TrialRow,
+from sweep.store.tables import (COMPLETE, FAILED, INTERRUPTED, RUNNING, STATUSES, EpochRow, OracleRow, ResultRow, StudyRow, TrialRow,
                                 UtteranceRow, now)
 
 DEFAULT_STORAGE = "sqlite:///sweep.db"
@@ -249,24 +249,70 @@ class Store:
             s.commit()
 
     @_writes
-    def fail_running(self, study_id: int, reason: str) -> list[int]:
-        """Mark trials left ``running`` (the driver died under them) as failed; returns their numbers."""
+    def fail_running(self, study_id: int, reason: str, keep: Iterable[int] = ()) -> list[int]:
+        """Mark trials left ``running`` or ``interrupted`` as failed, except the numbers in
+        ``keep`` (they continue); returns the numbers it failed."""
+        keep = set(keep)
         with self.session() as s:
-            rows = list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.status == RUNNING)))
+            rows = [r for r in s.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                               TrialRow.status.in_((RUNNING, INTERRUPTED))))
+                    if r.number not in keep]
             for row in rows:
                 row.status, row.error, row.finished_at = FAILED, reason, now()
             s.commit()
             return [r.number for r in rows]
 
     @_writes
-    def restart_trial(self, study_id: int, number: int, note: str) -> None:
-        """A trial runs again from epoch 1 (a retry): its epochs go, ``note`` says why."""
+    def interrupt_running(self, study_id: int, reason: str) -> list[int]:
+        """Mark trials still ``running`` as interrupted (a signal, a lost lease): Optuna keeps them
+        running and ``sweep resume`` continues each from its checkpoint. Returns their numbers."""
+        with self.session() as s:
+            rows = list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.status == RUNNING)))
+            for row in rows:
+                row.status, row.error = INTERRUPTED, reason
+            s.commit()
+            return [r.number for r in rows]
+
+    @_writes
+    def restart_trial(self, study_id: int, number: int, note: str | None, after_epoch: int = 0) -> None:
+        """A trial runs again from epoch ``after_epoch + 1`` (a retry or a resume from its
+        checkpoint; 0: from the start): the epochs after that go, ``note`` says why."""
         with self.session() as s:
             row = TrialRow.find_or_raise(s, study_id, number)
+            kept = sorted((e for e in row.epochs if e.epoch <= after_epoch), key=lambda e: e.epoch)
             for epoch in list(row.epochs):
-                s.delete(epoch)
-            row.epochs_done, row.valid_si_snri, row.objective_value, row.error = 0, None, None, note[:2000]
+                if epoch.epoch > after_epoch:
+                    s.delete(epoch)
+            row.status, row.finished_at, row.error = RUNNING, None, note[:2000] if note else None
+            row.epochs_done = kept[-1].epoch if kept else 0
+            row.valid_si_snri = kept[-1].valid_si_snri if kept else None
+            row.objective_value = None
             s.commit()
+
+    @_reads(_no_study)
+    def kept_checkpoint(self, study_name: str, number: int | None = None) -> TrialRow:
+        """The row of trial ``number`` of a study, or of its best complete trial by the study's
+        objective when ``number`` is None, with a kept checkpoint. Raises LookupError (one line)."""
+        from sweep.report.study import parse_objective
+
+        study = self.study(study_name)
+        if study is None:
+            raise LookupError(f"no study named {study_name!r} in {safe_url(self.url)}")
+        rows = self.trials(study.id)
+        if number is not None:
+            row = next((r for r in rows if r.number == number), None)
+            if row is None:
+                raise LookupError(f"study {study_name} has no trial {number} (it has {len(rows)})")
+            if not row.checkpoint_uri:
+                raise LookupError(f"trial {number} of study {study_name} ({row.status}) has no kept checkpoint; "
+                                  "kept ones: " + (", ".join(str(r.number) for r in rows if r.checkpoint_uri)
+                                                   or "none"))
+            return row
+        kept = [r for r in rows if r.status == COMPLETE and r.checkpoint_uri]
+        best = parse_objective(study.objective).best(kept, lambda r: r.objective_value)
+        if best is None:
+            raise LookupError(f"study {study_name} has no complete trial with a kept checkpoint")
+        return best
 
     @_reads(lambda study_id: [])
     def trials(self, study_id: int) -> list[TrialRow]:

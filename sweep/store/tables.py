@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
                         select)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from sweep.scoring.registry import TEST_METRICS, summary_metrics
 
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
-STATUSES = (RUNNING, COMPLETE, PRUNED, FAILED)
+# Stopped by a signal or a lost lease: still running in Optuna, continued by `sweep resume`.
+INTERRUPTED = "interrupted"
+STATUSES = (RUNNING, COMPLETE, PRUNED, FAILED, INTERRUPTED)
 NAME_LENGTH = 200  # sweep_study.name; also what a spec's study name may be (sweep.spec checks it)
 # The alembic revision these tables are (sweep/store/migrations/versions; docs/store.md). A schema
 # change is a new migration there and this constant moved to its revision, in the same commit.
-SCHEMA_VERSION = "0002"
+SCHEMA_VERSION = "0003"
 
 
 def now() -> dt.datetime:
@@ -102,6 +104,12 @@ class TrialRow(_Runtime, Base):
     wall_s: Mapped[float | None] = mapped_column(Float)
     train_s: Mapped[float | None] = mapped_column(Float)  # training epochs, validation included
     eval_s: Mapped[float | None] = mapped_column(Float)  # test-set scoring
+    # The trial's checkpoint (sweep.checkpoints): its folder or storage URI while it runs and,
+    # once it finished, only if the study keeps it; its size; the epoch whose weights it keeps.
+    checkpoint_uri: Mapped[str | None] = mapped_column(Text)
+    checkpoint_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    checkpoint_epoch: Mapped[int | None] = mapped_column(Integer)  # the epoch its latest state finished
+    best_epoch: Mapped[int | None] = mapped_column(Integer)  # best validation SI-SNRi: the tested weights
     study: Mapped[StudyRow] = relationship(back_populates="trials")
     epochs: Mapped[list["EpochRow"]] = relationship(back_populates="trial", cascade="all, delete-orphan")
     results: Mapped[list["ResultRow"]] = relationship(back_populates="trial", cascade="all, delete-orphan")

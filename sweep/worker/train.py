@@ -13,8 +13,11 @@ from sweep.scoring.metrics import pit_si_snri_torch
 
 
 def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                grad_clip: float, device: torch.device, max_batches: int | None = None) -> float:
+                grad_clip: float, device: torch.device, max_batches: int | None = None,
+                after_step: Callable[[], None] | None = None) -> float:
     """One pass over ``loader``; returns the mean training loss (the family's own objective).
+    ``after_step`` runs after every ``optimizer.step()`` (the recipe's warmup and cosine,
+    :meth:`sweep.worker.recipes.Recipe.after_batch`).
 
     Batches are (mixture [B, T], sources [B, S, T], names). A non-finite loss stops the trial
     with an error rather than poisoning the weights and reporting nonsense later. On CUDA the
@@ -36,6 +39,8 @@ def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.opt
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step()
         total += float(loss.detach())
         n += 1
     return total / max(n, 1)

@@ -2,30 +2,43 @@
 
 The worker never touches the database; it reports to Tune and the driver writes (one writer).
 Each epoch reports every key of :data:`sweep.objective.EPOCH_METRICS` (``train_loss``,
-``valid_si_snri`` in dB) so ASHA can stop it; the last epoch's report also carries the test
-rows and ``final: True``. A trial whose last report lacks ``final`` was stopped early by the
-scheduler: the driver stores it as pruned.
+``valid_si_snri`` in dB) so ASHA can stop it, with a checkpoint (:mod:`sweep.checkpoints`):
+the latest training state and the best-validation weights. The last epoch (the budget's, or
+the one early stopping chose) also carries the test rows, scored with the best-validation
+weights as the papers report, and ``final: True``. A trial whose last report lacks ``final``
+was stopped early by the scheduler: the driver stores it as pruned.
+
+A trial that finds a checkpoint (Tune's, after a retry; or ``config["restore"]``, the one the
+driver recorded before it was interrupted) continues after its epoch, exactly as if it had
+never stopped: every random state is restored with the weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import shutil
+import tempfile
 import time
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from sweep import models
+from sweep import checkpoints, models
+from sweep.checkpoints import BestWeights, ModelCard
 from sweep.data.prepare import make_datasets
 from sweep.data.wsj0mix import test_conditions
 from sweep.plan import TrialPlan
 from sweep.scoring.evaluate import evaluate
-from sweep.store.runtime import device_name
+from sweep.store.runtime import code_version, device_name
+from sweep.worker.recipes import Recipe
 from sweep.worker.train import Stopwatch, train_epoch, validate
 
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[..., None]  # report(metrics) or, when checkpointing, report(metrics, folder)
 
 
 def seed_everything(seed: int) -> None:
@@ -35,17 +48,42 @@ def seed_everything(seed: int) -> None:
 
 
 def run_trial(config: dict[str, Any], report: Report | None = None) -> None:
-    """The Tune trainable: ``config["plan"]`` is the :class:`TrialPlan` the driver resolved.
-    ``report`` defaults to Tune's."""
-    if report is None:
-        from ray import tune
+    """The Tune trainable: ``config["plan"]`` is the :class:`TrialPlan` the driver resolved,
+    ``config["restore"]`` (optional) a checkpoint to continue from when Tune has none."""
+    from ray import tune
 
-        report = tune.report
-    run_plan(config["plan"], report)
+    identity = {"study": config.get("study"), "trial": config.get("number")}
+    tuned = tune.get_checkpoint()
+    if tuned is not None:
+        with tuned.as_directory() as folder:
+            run_plan(config["plan"], report or _tune_report, checkpointing=True, resume_from=Path(folder),
+                     identity=identity)
+        return
+    with _restore_source(config.get("restore")) as folder:
+        run_plan(config["plan"], report or _tune_report, checkpointing=True, resume_from=folder, identity=identity)
 
 
-def _loaders(plan: TrialPlan) -> tuple[Any, DataLoader, DataLoader, int | None]:
-    """(train set, train loader, valid loader, batches per epoch or None for all)."""
+@contextlib.contextmanager
+def _restore_source(uri: str | None) -> Iterator[Path | None]:
+    """A local copy of the checkpoint at ``uri``; None when there is none (or it was deleted)."""
+    if not uri:
+        yield None
+        return
+    try:
+        with checkpoints.local_copy(uri) as folder:
+            yield folder
+    except FileNotFoundError:
+        yield None
+
+
+def _tune_report(metrics: dict[str, Any], folder: Path | None = None) -> None:
+    from ray import tune
+
+    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)) if folder else None)
+
+
+def _loaders(plan: TrialPlan) -> tuple[Any, DataLoader, DataLoader, int, torch.Generator]:
+    """(train set, train loader, valid loader, batches per epoch, the loader's shuffling generator)."""
     t = plan.train
     segment = int(round(t.segment_s * plan.sample_rate))
     train_set, valid_set = make_datasets(plan.data_root, plan.n_src, segment, plan.sample_rate, plan.seed,
@@ -53,8 +91,10 @@ def _loaders(plan: TrialPlan) -> tuple[Any, DataLoader, DataLoader, int | None]:
     generator = torch.Generator().manual_seed(plan.seed)
     train_loader = DataLoader(train_set, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator)
     valid_loader = DataLoader(valid_set, batch_size=t.batch_size)
-    max_batches = max(1, t.max_train_mixtures // t.batch_size) if t.max_train_mixtures else None
-    return train_set, train_loader, valid_loader, max_batches
+    batches = len(train_loader)
+    if t.max_train_mixtures:
+        batches = min(batches, max(1, t.max_train_mixtures // t.batch_size))
+    return train_set, train_loader, valid_loader, max(batches, 1), generator
 
 
 def node_name() -> str:
@@ -71,31 +111,106 @@ def node_name() -> str:
     return f"{socket.gethostname()}:{node}"
 
 
-def run_plan(plan: TrialPlan, report: Report) -> None:
-    """Train ``plan`` for its epochs, validating after each; test after the last."""
+@dataclass
+class _Progress:
+    """What a trial carries from epoch to epoch, and into its checkpoint."""
+
+    epoch: int = 0  # the last finished epoch
+    best: BestWeights = field(default_factory=BestWeights)
+    history: dict[int, dict[str, float]] = field(default_factory=dict)  # epoch -> train_loss, valid_si_snri
+    elapsed_s: float = 0.0  # seconds of earlier runs of this trial
+    seconds: dict[str, float] = field(default_factory=dict)  # the Stopwatch's phases, earlier runs
+
+
+def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resume_from: Path | None = None,
+             identity: dict[str, Any] | None = None) -> None:
+    """Train ``plan`` for its epochs (or until early stopping), validating after each; test the
+    best-validation weights after the last. With ``checkpointing``, every report also hands a
+    checkpoint folder; ``resume_from`` (a checkpoint folder) continues after its epoch."""
     t = plan.train
     torch.set_num_threads(t.num_threads)
     seed_everything(plan.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = models.build(plan.family, plan.model_params, n_src=plan.n_src, sample_rate=plan.sample_rate).to(device)
-    param_count = model.param_count()
+    card = ModelCard(plan.family, dict(plan.model_params), plan.n_src, plan.sample_rate, model.param_count(),
+                     code_version=code_version(), **(identity or {}))
+    train_set, train_loader, valid_loader, batches, generator = _loaders(plan)
+    recipe = Recipe(model.parameters(), t, batches)
+    progress = _restore(resume_from, model, recipe, generator) if resume_from else _Progress()
     if t.compile:
         model.compile()  # in place, so training_loss's own self(...) calls run compiled
-    train_set, train_loader, valid_loader, max_batches = _loaders(plan)
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    about = {"param_count": param_count, "device": device.type, "device_name": device_name(str(device)),
+    about = {"param_count": card.param_count, "device": device.type, "device_name": device_name(str(device)),
              "torch_version": torch.__version__, "node": node_name()}
     clock = Stopwatch()
-    t0 = time.perf_counter()
-    for epoch in range(1, t.epochs + 1):
+    clock.seconds.update(progress.seconds)
+    t0 = time.perf_counter() - progress.elapsed_s
+    epoch = progress.epoch
+    # A checkpoint of a trial whose last epoch was done (its final report was lost) only tests.
+    while not (epoch and (epoch >= t.epochs or recipe.should_stop)):
+        epoch += 1
         train_set.set_epoch(epoch)
-        loss = clock.time("train", train_epoch, model, train_loader, optimizer, t.grad_clip, device, max_batches)
+        loss = clock.time("train", train_epoch, model, train_loader, recipe.optimizer, t.grad_clip, device, batches,
+                          recipe.after_batch)
         valid = clock.time("train", validate, model, valid_loader, device)
-        metrics: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "valid_si_snri": valid,
-                                   "elapsed_s": time.perf_counter() - t0, **about}
-        if epoch == t.epochs:
-            rows = clock.time("eval", evaluate, model, test_conditions(plan.data_root), plan.n_src,
-                              plan.sample_rate, device, t.max_eval_utterances)
-            metrics.update(final=True, results=rows, train_s=clock.seconds.get("train", 0.0),
-                           eval_s=clock.seconds.get("eval", 0.0))
-        report(metrics)
+        recipe.after_epoch(valid)
+        progress.best.offer(epoch, valid, model)
+        progress.epoch, progress.history[epoch] = epoch, {"train_loss": loss, "valid_si_snri": valid}
+        progress.elapsed_s, progress.seconds = time.perf_counter() - t0, dict(clock.seconds)
+        if epoch < t.epochs and not recipe.should_stop:
+            _report(report, {"epoch": epoch, **progress.history[epoch], **about}, progress,
+                    _checkpoint(checkpointing, card, progress, model, recipe, generator))
+    metrics = {"epoch": epoch, **progress.history[epoch], **about}
+    final = lambda: _final(plan, model, progress, clock, device)  # noqa: E731 - after the checkpoint is written
+    _report(report, metrics, progress, _checkpoint(checkpointing, card, progress, model, recipe, generator), final)
+
+
+def _report(report: Report, metrics: dict[str, Any], progress: _Progress, checkpoint, final=None) -> None:
+    """Report one epoch (with its checkpoint folder when checkpointing; ``final`` adds the test)."""
+    metrics.update(elapsed_s=progress.elapsed_s, best_epoch=progress.best.epoch)
+    with checkpoint as folder:
+        if final is not None:
+            metrics.update(final())
+        report(metrics, folder) if folder is not None else report(metrics)
+
+
+def _final(plan: TrialPlan, model: torch.nn.Module, progress: _Progress, clock: Stopwatch,
+           device: torch.device) -> dict[str, Any]:
+    """The last report's extra keys: test rows of the best-validation weights, and the epoch
+    metrics of the epoch those weights are from (``selected``: what the trial is ranked by)."""
+    model.load_state_dict(progress.best.model)
+    rows = clock.time("eval", evaluate, model, test_conditions(plan.data_root), plan.n_src, plan.sample_rate,
+                      device, plan.train.max_eval_utterances)
+    return {"final": True, "results": rows, "selected": progress.history[progress.best.epoch],
+            "train_s": clock.seconds.get("train", 0.0), "eval_s": clock.seconds.get("eval", 0.0)}
+
+
+@contextlib.contextmanager
+def _checkpoint(enabled: bool, card: ModelCard, progress: _Progress, model: torch.nn.Module, recipe: Recipe,
+                generator: torch.Generator) -> Iterator[Path | None]:
+    """A temporary checkpoint folder of the trial's state now (None when not checkpointing);
+    Tune copies it into the study's run folder while reporting, then it is removed."""
+    if not enabled:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="sweep-ckpt-"))
+    try:
+        state = {"epoch": progress.epoch, "model": model.state_dict(), "recipe": recipe.state_dict(),
+                 "rng": checkpoints.rng_state(generator), "history": progress.history,
+                 "elapsed_s": progress.elapsed_s, "seconds": progress.seconds}
+        checkpoints.write(folder, card, progress.best, state)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _restore(folder: Path, model: torch.nn.Module, recipe: Recipe, generator: torch.Generator) -> _Progress:
+    """Load a checkpoint's training state into ``model``, ``recipe`` and ``generator``."""
+    saved = checkpoints.read_state(folder)
+    if saved is None:  # a finished trial's weights-only checkpoint: nothing to continue from
+        return _Progress()
+    state, best = saved
+    model.load_state_dict(state["model"])
+    recipe.load_state_dict(state["recipe"])
+    checkpoints.set_rng_state(state["rng"], generator)
+    return _Progress(int(state["epoch"]), best, dict(state["history"]), float(state["elapsed_s"]),
+                     dict(state["seconds"]))

@@ -1,0 +1,156 @@
+"""Bounded growth (benchmarks/bounded_growth.py) and what it stands on:
+
+- ``SWEEP_PLUGINS`` imports families from outside ``sweep.models``, in a fresh process, after the
+  built-in ones; a module that cannot be imported is an ImportError that names the variable;
+- the benchmark's stub family keeps the Separator contract with a handful of parameters;
+- ``sweep status`` lists the parameters that vary across a study (one pass per key);
+- a short run of the benchmark through the real ``sweep launch`` finishes every trial (the stub
+  family reaches the Ray workers) and ends with the line ``trials=N rss_start_mb=.. ...``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+LAST_LINE = re.compile(r"^trials=(\d+) rss_start_mb=([\d.]+) rss_end_mb=([\d.]+) status_s=([\d.]+) report_s=([\d.]+)$")
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("bounded_growth", BENCH / "bounded_growth.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module's annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def plugin_env(plugins: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(BENCH), env.get("PYTHONPATH", "")])
+    env["SWEEP_PLUGINS"] = plugins
+    return env
+
+
+def test_sweep_plugins_adds_a_family_in_a_fresh_process() -> None:
+    code = "from sweep import models; print(models.PLUGINS, sorted(models.FAMILIES)[-3:], 'stub' in models.FAMILIES)"
+    done = subprocess.run([sys.executable, "-c", code], env=plugin_env(" stub_family ,"), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("True"), done.stdout
+    assert done.stdout.startswith("['stub_family']"), done.stdout
+
+
+def test_sweep_plugins_naming_a_missing_module_fails_naming_the_variable() -> None:
+    done = subprocess.run([sys.executable, "-c", "import sweep.models"], env=plugin_env("no_such_plugin_xyz"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "SWEEP_PLUGINS names module 'no_such_plugin_xyz'" in done.stderr.splitlines()[-1], done.stderr
+
+
+@pytest.fixture()
+def stub():
+    """The stub family, registered for this test only (other tests see the built-in families)."""
+    from sweep import models
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("stub_family")
+    finally:
+        sys.path.remove(str(BENCH))
+        models.FAMILIES.pop("stub", None)
+        sys.modules.pop("stub_family", None)
+
+
+@pytest.mark.parametrize("taps", [1, 2, 3, 8])
+def test_the_stub_family_keeps_the_separator_contract(stub, taps: int) -> None:
+    from sweep import models
+
+    model = models.build("stub", {"taps": taps}, n_src=3)
+    assert isinstance(model, models.Separator)
+    assert model.param_count() == 3 * (taps + 1)
+    for length in (1, 17, 1001):
+        out = model(torch.randn(2, length))
+        assert out.shape == (2, 3, length)
+        loss = model.training_loss(torch.randn(2, length), torch.randn(2, 3, length))
+        assert loss.dim() == 0 and torch.isfinite(loss)
+    with pytest.raises(ValueError, match=r"mixture must be \[B, T\]"):
+        model(torch.randn(100))
+    with pytest.raises(ValueError, match=r"sources must be \[B, S, T\]"):
+        model.training_loss(torch.randn(2, 100), torch.randn(2, 2, 100))
+
+
+def test_the_stub_family_learns(stub) -> None:
+    """A trial of it must produce a changing loss, or the benchmark measures nothing real."""
+    from sweep import models
+
+    torch.manual_seed(0)
+    sources = torch.randn(4, 2, 800)
+    sources[:, 1] = torch.nn.functional.avg_pool1d(sources[:, 1:2], 9, 1, 4)[:, 0] * 3  # low-passed
+    mixture = sources.sum(1)
+    model = models.build("stub", {"taps": 15})
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    first = float(model.training_loss(mixture, sources).detach())
+    for _ in range(100):
+        opt.zero_grad()
+        loss = model.training_loss(mixture, sources)
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < first - 3.0, (first, float(loss.detach()))  # 3 dB of SI-SNR gained
+
+
+def test_status_names_the_parameters_that_vary() -> None:
+    from sweep.cli import _varying_keys
+
+    rows = [{"lr": 0.1, "taps": 3, "fixed": "a"}, {"lr": 0.2, "taps": 3, "fixed": "a"},
+            {"lr": 0.1, "taps": 3, "fixed": "a", "extra": 1}]
+    assert _varying_keys(rows) == ["extra", "lr"]
+    assert _varying_keys([{"a": 1}] * 1000) == []
+    assert _varying_keys([]) == []
+
+
+def test_status_does_not_import_torch_or_pandas(tmp_path) -> None:
+    """``sweep status`` must answer in under a second: it reads the database, nothing heavier."""
+    from sweep.spec import parse_spec
+    from sweep.store import Store
+    from tests.conftest import tiny_spec
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    spec = parse_spec(tiny_spec(tmp_path), "spec.yaml")
+    store = Store(url)
+    study = store.ensure_study("tiny", spec)
+    store.trial_queued(study.id, 0, spec.resolve_trial({"mask_type": "AM"}))
+    code = (f"import sys; from sweep.cli import main; main(['status', 'tiny', '--storage', {url!r}]); "
+            "print(sorted(m for m in ('torch', 'pandas', 'scipy', 'plotly', 'ray') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("tiny [upit, grid]: 0/2 finished"), done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+@pytest.mark.slow
+def test_a_short_run_of_the_benchmark_ends_with_its_figures(tmp_path, tiny_data) -> None:
+    bench = load_benchmark()
+    shutil.copytree(tiny_data, bench.corpus_dir(tmp_path))  # the same corpus: no second build
+    out = io.StringIO()
+    figures = bench.run(20, tmp_path, out=out)
+    lines = out.getvalue().strip().splitlines()
+    match = LAST_LINE.match(lines[-1])
+    assert match, lines[-1]
+    assert int(match.group(1)) == 20 and figures["trials"] == 20
+    assert [ln.split(" (")[0] for ln in lines[:3]] == [f"driver rss at {p} of trials" for p in ("10%", "50%", "100%")]
+    assert any(ln.startswith("growth [stub, random]: 20/20 finished (20 complete") for ln in lines), lines
+    assert 50 < figures["rss_start_mb"] < 4000 and 50 < figures["rss_end_mb"] < 4000
+    assert 0 < figures["status_s"] < 30 and 0 < figures["report_s"] < 120
+    assert (tmp_path / "growth.html").stat().st_size > 10_000
