@@ -9,8 +9,10 @@ trials. One line per fault; the last line is ``faults=N survived=N lost=N duplic
 
 Faults: SIGKILL of the driver's process group at seeded random phases (corpus build, oracle
 scoring, Ray start, mid-epoch, right after an epoch row is written, report rendering), a killed
-Ray worker, a trial whose loss overflows, the same retried and still failing, and a corpus build
-killed halfway (the resume must rebuild it).
+Ray worker, a trial whose loss overflows, the same retried and still failing, a trial that runs
+out of memory under a small memory cap (``benchmarks/memhog_family.py``: its reason must say
+so, and the study's other trial still completes), and a corpus build killed halfway (the resume
+must rebuild it).
 
     .venv/bin/python benchmarks/fault_campaign.py [--seed 0] [--kills 10] [--only PHASE ...]
 """
@@ -34,7 +36,8 @@ from pathlib import Path
 
 SWEEP = str(Path(sys.executable).with_name("sweep"))
 KILL_PHASES = ("corpus_build", "oracle", "ray_start", "mid_epoch", "epoch_write", "report")
-OTHER_FAULTS = ("worker_kill", "overflow", "overflow_retried", "corpus_halfway")
+OTHER_FAULTS = ("worker_kill", "overflow", "overflow_retried", "oom", "corpus_halfway")
+BENCHMARKS = Path(__file__).resolve().parent
 MASKS = ("AM", "PSM")
 SHARED = {"seed": 3, "n_train": 24}  # the corpus most faults share (built once, by the first that needs it)
 
@@ -69,8 +72,20 @@ def spec_text(study: str, *, corpus: dict, epochs: int = 3, failing: bool = Fals
     return "\n".join(lines) + "\n"
 
 
-def planned(failing: bool) -> tuple[list[dict], list[dict]]:
+def oom_spec_text(study: str, *, corpus: dict) -> str:
+    """A 2-trial grid of the memhog family (benchmarks/memhog_family.py): one trial's training
+    step asks for 4 GiB under a 256 MiB cap and runs out of memory; the other trains."""
+    ds = ", ".join(f"{k}: {v}" for k, v in {"kind": "default", "n_valid": 4, "n_test": 4, **corpus}.items())
+    return "\n".join([f"study: {study}", "family: memhog", "seed: 1", "dataset: {" + ds + "}", "params:",
+                      "  hog_mb: {choice: [0, 4096]}", "  cap_mb: 256", "train:", "  epochs: 2", "  segment_s: 0.5",
+                      "  batch_size: 4", "  max_eval_utterances: 2", "sampler: grid", "scheduler: none",
+                      "max_concurrent: 1"]) + "\n"
+
+
+def planned(failing: bool, oom: bool = False) -> tuple[list[dict], list[dict]]:
     """(configurations that must complete, configurations that must fail), as Optuna's params."""
+    if oom:
+        return [{"hog_mb": 0}], [{"hog_mb": 4096}]
     if failing:
         return [{"train.lr": 0.003}], [{"train.lr": 1e30}]  # one mask: a fixed value, not a param
     return [{"mask_type": m} for m in MASKS], []
@@ -203,6 +218,11 @@ def inject(fault: str, drv: "Driver", rng: random.Random, data_dir: Path, db: Pa
         hit = bool(pids)
         code = drv.wait()
         note = f"launch exit {code}"
+    elif fault == "oom":
+        code = drv.wait()
+        reasons = [e or "" for (e,) in db_rows(db, "select error from sweep_trial where status = 'failed'")]
+        hit = code != 0 and any(r.startswith("out of memory: ") for r in reasons)
+        note = f"launch exit {code}; stored reason: {reasons[0].splitlines()[0][:90] if reasons else 'none'}"
     else:  # overflow, overflow_retried: the failure is in the spec
         code = drv.wait()
         hit = code != 0
@@ -217,11 +237,15 @@ def run_fault(fault: str, base: Path, data_dir: Path, rng: random.Random, index:
     db = work / "sweep.db"
     url = f"sqlite:///{db}"
     env = {**os.environ, "SWEEP_DATA": str(data_dir), "SWEEP_RUNS": str(work / "ray")}
+    if fault == "oom":  # the memhog family is a plugin: the driver and Ray's workers import it
+        path = os.pathsep.join(p for p in (str(BENCHMARKS), env.get("PYTHONPATH", "")) if p)
+        env.update(PYTHONPATH=path, SWEEP_PLUGINS="memhog_family")
     fresh = fault in ("corpus_build", "oracle", "corpus_halfway")  # these need a corpus not built yet
     corpus = {"seed": 100 + index, "n_train": 48 if fault == "corpus_halfway" else 24} if fresh else SHARED
     failing = fault.startswith("overflow")
     spec = work / "spec.yaml"
-    spec.write_text(spec_text(study, corpus=corpus, failing=failing, retries=1 if fault == "overflow_retried" else 0))
+    spec.write_text(oom_spec_text(study, corpus=corpus) if fault == "oom" else
+                    spec_text(study, corpus=corpus, failing=failing, retries=1 if fault == "overflow_retried" else 0))
     args = ["launch", str(spec), "--storage", url]
     report = work / "report.html"
     if fault == "report":
@@ -235,7 +259,7 @@ def run_fault(fault: str, base: Path, data_dir: Path, rng: random.Random, index:
             drv.kill()
     (work / "launch.log").write_text("\n".join(drv.lines) + "\n")
 
-    must_complete, must_fail = planned(failing)
+    must_complete, must_fail = planned(failing, oom=fault == "oom")
     for attempt in range(3):  # resume again only while a healthy configuration is missing
         res = Driver(["resume", study, "--storage", url], work, env)
         code = res.wait()
@@ -243,7 +267,8 @@ def run_fault(fault: str, base: Path, data_dir: Path, rng: random.Random, index:
         (work / f"resume{attempt}.log").write_text("\n".join(res.lines) + "\n")
         if fault in ("corpus_build", "corpus_halfway") and attempt == 0 and hit:
             note += "; rebuilt on resume" if res.seen("data: tr synthesis") else "; NOT rebuilt on resume"
-        lost, dup, problems = check(db, url, study, must_complete, must_fail, runs)
+        lost, dup, problems = check(db, url, study, must_complete, must_fail, runs,
+                                    "out of memory: " if fault == "oom" else "FloatingPointError")
         if code == 0 or not lost:
             break
     if problems:
@@ -252,7 +277,7 @@ def run_fault(fault: str, base: Path, data_dir: Path, rng: random.Random, index:
 
 
 def check(db: Path, url: str, study_name: str, must_complete: list[dict], must_fail: list[dict],
-          runs: int) -> tuple[int, int, list[str]]:
+          runs: int, reason: str = "FloatingPointError") -> tuple[int, int, list[str]]:
     """(lost, duplicated, other problems) of the study after its resumes."""
     import optuna
 
@@ -295,8 +320,8 @@ def check(db: Path, url: str, study_name: str, must_complete: list[dict], must_f
         lost += n_failed == 0
         dup += max(0, n_done - 1) + max(0, n_failed - runs)  # at most one failed trial per driver run
         errors = [rows[t.number][1] or "" for t in study.trials if key(t.params) == k and t.number in rows]
-        if n_failed and not any("FloatingPointError" in e for e in errors):
-            problems.append(f"{p} failed without its FloatingPointError reason")
+        if n_failed and not any(reason in e for e in errors):
+            problems.append(f"{p} failed without its {reason} reason")
     dup += sum(done.values())  # completions of configurations nobody planned
     return lost, dup, problems
 

@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 from sweep.report.study import StudyReport
-from sweep.report.tables import ASSIGNMENTS, CONDITIONS, error_reason, fmt_value
+from sweep.report.tables import ASSIGNMENTS, CONDITIONS, config_keys, error_reason, fmt_value
 from sweep.report.views import TrialView, best_per_cell, leaderboard_order
 from sweep.scoring.registry import TestMetric, summary_metrics
 from sweep.store import COMPLETE, PRUNED
@@ -41,9 +41,9 @@ def _ranks(r: StudyReport) -> dict[int, int]:
 
 
 def _param_keys(r: StudyReport) -> list[str]:
-    """Every parameter any trial ran with: the searched ones first, then the rest sorted."""
-    seen = sorted({k for v in r.views for k in v.params})
-    return [*[k for k in r.searched if k in seen], *[k for k in seen if k not in r.searched]]
+    """Every parameter any trial ran with: mask knobs and searched ones first, then the rest sorted."""
+    seen, first = sorted({k for v in r.views for k in v.params}), config_keys(r)
+    return [*[k for k in first if k in seen], *[k for k in seen if k not in first]]
 
 
 def _test_keys(v: TrialView) -> list[tuple[str | None, str | None]]:

@@ -23,6 +23,12 @@ from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Interrupt|Exit))(?::\s*(.*))?$")
 
 
+# How an out-of-memory shows in a trial's error: PyTorch's CPU and CUDA allocators, Python,
+# and Ray's memory monitor killing the worker.
+_OUT_OF_MEMORY = ("can't allocate memory", "cuda out of memory", "outofmemoryerror", "memoryerror",
+                  "out of memory")
+
+
 def _raw_error(trial) -> str:
     """Ray's text of a trial's error: from the trial's storage, else the copy Tune wrote in its
     local folder (the storage copy may not be synced yet when the callback runs)."""
@@ -48,7 +54,10 @@ def error_text(trial) -> str:
         return "the trial's worker stopped without an error message (see its log)"
     hits = [m for m in map(_EXCEPTION_LINE.match, (ln.strip() for ln in lines)) if m]
     head = f"{hits[-1].group(1)}: {hits[-1].group(2) or ''}".rstrip(": ") if hits else lines[-1].strip()
-    if "ActorDied" in head or "actor died" in " ".join(lines).lower():
+    text = " ".join(lines).lower()
+    if any(m in text for m in _OUT_OF_MEMORY):
+        head = "out of memory: " + head
+    elif "ActorDied" in head or "actor died" in text:
         head = "the trial's worker process died (killed, or out of memory): " + head
     return "\n".join([head, *lines[-8:]])[:2000]
 

@@ -29,7 +29,7 @@ from sweep.report.optuna_study import as_optuna_study, quiet
 from sweep.report.page import html_document, nav_and_sections, write_atomic
 from sweep.report.ranking import RULE, best_trial, ranked
 from sweep.report.study import StudyReport, dataset_items, load_study
-from sweep.report.tables import esc, fmt_db, fmt_duration, fmt_params, fmt_value
+from sweep.report.tables import config_keys, esc, fmt_db, fmt_duration, fmt_params, fmt_value
 from sweep.report.views import BESIDE_PUBLISHED, TrialView, num
 from sweep.scoring.registry import summary_metrics
 from sweep.store import COMPLETE, FAILED, PRUNED, Store
@@ -51,12 +51,7 @@ def write_compare(store: Store, names: list[str], path: Path) -> Path:
 
 def trial_keys(reports: list[StudyReport]) -> list[str]:
     """The knobs that tell trials apart in any of the studies: mask knobs, then searched keys."""
-    keys: list[str] = []
-    for r in reports:
-        for knobs in r.mask_knobs.values():
-            keys += [knobs.mask, knobs.activation]
-        keys += r.searched
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys(k for r in reports for k in config_keys(r)))
 
 
 def _key(v: TrialView, keys: list[str]) -> tuple[str, ...]:

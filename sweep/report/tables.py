@@ -24,7 +24,7 @@ from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING
 if TYPE_CHECKING:
     from sweep.report.study import StudyReport
 
-__all__ = ["ASSIGNMENTS", "CONDITIONS", "ORACLE_ORDER", "OURS_LABEL", "configuration", "error_reason", "esc", "fmt_db", "fmt_duration",
+__all__ = ["ASSIGNMENTS", "CONDITIONS", "ORACLE_ORDER", "OURS_LABEL", "config_keys", "configuration", "error_reason", "esc", "fmt_db", "fmt_duration",
            "fmt_epoch_metric", "fmt_params", "fmt_value", "leaderboard_html", "mask_table_html", "num",
            "oracle_note", "published_grid", "published_label", "several_families"]
 
@@ -133,12 +133,16 @@ def _score_columns(r: StudyReport) -> list[tuple[str, str]]:
     return [(c, a) for c in CONDITIONS for a in assigns]
 
 
+def config_keys(r: StudyReport) -> list[str]:
+    """The keys that tell a study's trials apart: its families' mask knobs, then the searched keys."""
+    knobs = [name for k in r.mask_knobs.values() for name in (k.mask, k.activation)]
+    return list(dict.fromkeys([*knobs, *r.searched]))
+
+
 def configuration(r: StudyReport, v: TrialView) -> str:
-    """``mask_type=PSM, activation=relu, hidden_size=64``: the trial's mask knobs and searched
-    values, escaped (what tells trials apart)."""
-    knobs = r.mask_knobs.get(v.family)
-    keys = list(dict.fromkeys([*((knobs.mask, knobs.activation) if knobs else ()), *r.searched]))
-    return ", ".join(f"{esc(k)}={esc(fmt_value(v.params.get(k)))}" for k in keys if k in v.params)
+    """``mask_type=PSM, activation=relu, hidden_size=64``: the trial's values of
+    :func:`config_keys`, escaped."""
+    return ", ".join(f"{esc(k)}={esc(fmt_value(v.params.get(k)))}" for k in config_keys(r) if k in v.params)
 
 
 def several_families(r: StudyReport) -> bool:
