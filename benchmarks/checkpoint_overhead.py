@@ -28,8 +28,6 @@ from sweep.spec import load_spec  # noqa: E402
 from sweep import checkpoints  # noqa: E402
 from sweep.worker.trial import run_plan  # noqa: E402
 
-checkpoints.write = _timed_write(checkpoints.write)  # the worker calls it as checkpoints.write
-
 
 WRITING = [0.0]  # seconds spent writing and copying checkpoints in the current run
 
@@ -80,6 +78,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override the spec's epochs")
     ap.add_argument("--reps", type=int, default=2, help="runs of each kind, alternating")
     args = ap.parse_args()
+    checkpoints.write = _timed_write(checkpoints.write)  # the worker calls it as checkpoints.write
     spec = load_spec(args.spec, args.budget)
     root = data_root_for(spec, sys.stderr, check_data(spec))
     first = {k: v[0] for k, v in spec.grid().items()} if spec.sampler == "grid" else {}

@@ -79,8 +79,23 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if getattr(args, "report", None):
         from sweep.report.page import write_report
 
-        print(write_report(Store(args.storage), name, args.report))
+        if outcome.phases is None:
+            print(write_report(Store(args.storage), name, args.report))
+        else:
+            with outcome.phases.time("report"):
+                print(write_report(Store(args.storage), name, args.report))
+    if outcome.phases is not None:
+        _print_phases(Store(args.storage), name, outcome.phases)
     return 0 if outcome.finished >= outcome.planned else 1
+
+
+def _print_phases(store, name: str, phases) -> None:
+    """The launch's seconds per phase, stored with the study and printed (stderr)."""
+    from sweep.driver.phases import phase_line
+
+    study = store.study(name)
+    store.update_study(study.id, phases=phases.as_dict())
+    print(phase_line(phases.as_dict(), store.trials(study.id)), file=sys.stderr)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -14,9 +14,10 @@ from tests.report_studies import paper_study, rich_study
 from tests.test_report import UPIT_YAML, Study, _parse, _results, _upit
 
 
-@pytest.fixture
-def two(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'sweep.db'}")
+@pytest.fixture(scope="module")
+def two(tmp_path_factory) -> Store:
+    """The rich study and its paper-budget twin in one database, opened read-only (shared)."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('two') / 'sweep.db'}")
     rich_study(store)
     paper_study(store)
     return Store(store.url, write=False)
@@ -52,11 +53,12 @@ def test_trial_keys_are_every_knob_any_study_searched(two: Store):
         "mask_type", "activation", "hidden_size", "train.lr"]
 
 
-def test_studies_with_different_objectives_get_a_note_not_a_shared_axis(two: Store, tmp_path):
-    store = Store(two.url)
+def test_studies_with_different_objectives_get_a_note_not_a_shared_axis(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'mixed.db'}")
+    rich_study(store)
     st = Study(store, UPIT_YAML.replace("study: rep", "study: lossy") + "objective: {metric: train_loss, mode: min}\n")
     st.add(0, COMPLETE, [5.0], _results(8, 9, 7, 8), losses=[0.3], **_upit("PSM", "relu", 64))
-    text = render_compare(two, ["rich", "lossy"])
+    text = render_compare(store, ["rich", "lossy"])
     assert 'id="history-note"' in text and text.count('class="plotly-graph-div"') == 1
 
 

@@ -103,7 +103,7 @@ def test_optuna_dashboard_serves_our_metric_name_and_trial_attributes(finished: 
         detail = _get(f"{base}/studies/{studies[0]['study_id']}", time.monotonic() + 10)
     finally:
         server.terminate()
-        _, err = server.communicate(timeout=30)
+        server.communicate(timeout=30)
     assert detail["objective_names"] == ["valid_si_snri"] and detail["directions"] == ["maximize"]
     trials = {t["number"]: t for t in detail["trials"]}
     assert [trials[n]["state"] for n in range(3)] == ["Complete", "Pruned", "Fail"]

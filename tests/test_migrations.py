@@ -109,8 +109,8 @@ def test_a_0_1_study_resumes_with_this_release(old_url):
     sid = store.study("old").id
     claim(store, sid, "here:1")
     assert store.study("old").driver == "here:1"
-    _, _, finished = open_study(store, sid, spec, "old", old_url, io.StringIO())  # Optuna's 0.1 tables
-    assert finished == 2
+    _, _, finished, carried = open_study(store, sid, spec, "old", old_url, io.StringIO())  # Optuna's 0.1 tables
+    assert finished == 2 and carried == []
     store.add_epoch(sid, 1, 2, 0.5, 1.5, 3.0, objective_value=1.5)  # this release's columns take writes
     store.update_trial(sid, 1, node="here:node", torch_version="x")
     release(store, sid, "here:1")
@@ -237,6 +237,41 @@ def _spec(name: str = "x") -> "Spec":
     from tests.conftest import tiny_spec
 
     return parse_spec(tiny_spec(Path("/nonexistent/corpus"), study=name), f"{name}.yaml")
+
+
+# -- release 0.2's own database: a study whose driver was killed in its third trial ---------------
+FIXTURE_0_2 = Path(__file__).parent / "fixtures" / "release_0_2.sql"
+
+
+def release_0_2(path: Path, data_root: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(FIXTURE_0_2.read_text().replace("@DATA_ROOT@", str(data_root)))
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+def test_a_0_2_database_upgrades_reports_and_continues_the_trial_its_driver_left_running(tmp_path):
+    from sweep.driver.launch import open_study, spec_for_study
+    from sweep.report.page import render_report
+    from sweep.store.lease import claim, release
+
+    url = release_0_2(tmp_path / "old.db", tmp_path / "corpus")
+    assert rows(url, f"SELECT version_num FROM {VERSION_TABLE}") == [("0002",)]
+    store = Store(url)
+    spec = spec_for_study(store, "old")
+    sid = store.study("old").id
+    assert [(t.number, t.status) for t in store.trials(sid)] == [(0, "complete"), (1, "complete"), (2, "running")]
+    assert rows(url, f"SELECT version_num FROM {VERSION_TABLE}") == [(SCHEMA_VERSION,)]
+    assert not schema_diff(url)
+    assert "old" in render_report(store, "old")
+    claim(store, sid, "here:1")
+    _, _, finished, carried = open_study(store, sid, spec, "old", url, io.StringIO())
+    release(store, sid, "here:1")
+    assert finished == 2 and [(c.number, c.restore) for c in carried] == [(2, None)]  # 0.2 kept no checkpoint
+    row = store.trial(sid, 2)
+    assert row.status == "running" and row.epochs_done == 0 and row.error is None  # it starts over
+    assert rows(url, "SELECT count(*) FROM sweep_epoch e JOIN sweep_trial t ON e.trial_id = t.id "
+                     "WHERE t.number = 2") == [(0,)]
 
 
 # -- slow: a real resume through Ray, and PostgreSQL -------------------------------------------

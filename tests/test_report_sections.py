@@ -7,8 +7,6 @@ The studies are written without training (tests/report_studies.py has the rich o
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sweep.report import diagnostics
@@ -23,9 +21,10 @@ from tests.report_studies import rich_study
 from tests.test_report import UPIT_YAML, Study, _board, _parse, _results, _upit
 
 
-@pytest.fixture
-def rich(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'sweep.db'}")
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory) -> Store:
+    """tests/report_studies.py's rich study, opened read-only (the tests share it)."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('rich') / 'sweep.db'}")
     rich_study(store)
     return Store(store.url, write=False)
 
@@ -47,9 +46,9 @@ def test_best_is_the_objective_on_validation_everywhere_and_status_names_it_too(
     assert main(["status", "rich", "--storage", rich.url]) == 0
     assert "best valid SI-SNRi 7.50 dB (trial 1:" in capsys.readouterr().out
     # One function for both: the store's rows and the report's views give the same trial.
-    rows, views = rich.trials(rich.study("rich").id), load_study(rich, "rich").views
-    assert best_trial(rows, load_study(rich, "rich").objective).number == best_trial(views, load_study(
-        rich, "rich").objective).number == 1
+    r = load_study(rich, "rich")
+    rows = rich.trials(rich.study("rich").id)
+    assert best_trial(rows, r.objective).number == best_trial(r.views, r.objective).number == 1
 
 
 @pytest.mark.parametrize("points, front", [
@@ -163,3 +162,18 @@ def test_trials_that_did_not_complete_are_listed_with_their_reasons(rich: Store,
     failed = text.split('id="unfinished-table"')[1].split("</table>")[0]
     assert "<details><summary>more</summary>" in failed and "Traceback (most recent call last):" in failed
     assert "<script>alert" not in text
+
+
+def test_an_interrupted_trial_is_counted_listed_with_its_reason_and_still_running_for_optuna(tmp_path):
+    from optuna.trial import TrialState
+
+    from sweep.store import INTERRUPTED
+
+    store = Store(f"sqlite:///{tmp_path / 'int.db'}")
+    st = Study(store, UPIT_YAML.replace("study: rep", "study: stopped"))
+    st.add(0, COMPLETE, [2.0, 3.0], _results(8, 9, 7, 8), **_upit("PSM", "relu", 64))
+    st.add(1, INTERRUPTED, [1.0], error="interrupted by SIGINT", **_upit("AM", "relu", 64))
+    text, page = _parse(write_report(store, "stopped", tmp_path / "s.html"))
+    assert "<span><b>1</b> interrupted</span>" in text
+    assert [cells[-1] for _, cells in _rows(page, id="unfinished-table")] == ["interrupted by SIGINT"]
+    assert as_optuna_study(load_study(store, "stopped")).trials[1].state == TrialState.RUNNING

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,10 @@ from tests.report_studies import rich_study
 from tests.test_report import CONV_YAML, Study, _results
 
 
-@pytest.fixture
-def rich(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'sweep.db'}")
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory) -> Store:
+    """tests/report_studies.py's rich study, opened read-only (the tests share it)."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('rich') / 'sweep.db'}")
     rich_study(store)
     return Store(store.url, write=False)
 

@@ -69,6 +69,14 @@ def test_a_grid_sweep_stores_one_row_per_optuna_trial(tmp_path, tiny_data, ray_l
         assert row.params["hidden_size"] == 32 and row.param_count > 0
         assert row.valid_si_snri == pytest.approx(t.value)
         assert row.epochs_done == 1 and row.wall_s > 0
+        assert row.train_s > row.valid_s > 0 and row.eval_s > 0 and row.best_epoch == 1
+        # The default policy keeps the best 3 trials' weights: all three here, without training state.
+        assert row.checkpoint_epoch == 1 and row.checkpoint_bytes > 0
+        assert Path(row.checkpoint_uri, "best.pt").is_file() and not Path(row.checkpoint_uri, "state.pt").exists()
+    # Where the launch's time went, stored with the study.
+    phases = store.study("tiny").phases
+    assert set(phases) >= {"corpus", "oracle", "ray_start", "trials", "total"} and phases["trials"] > 0
+    assert outcome.phases.as_dict()["trials"] == phases["trials"]
     # the grid is covered exactly once
     assert sorted(t.params["mask_type"] for t in ot.trials) == ["AM", "NPSM", "PSM"]
 

@@ -104,7 +104,8 @@ class StoreWriter(Callback):
         if result.get("final"):
             self.store.add_results(self.study_id, n, result["results"])
             # A trial is ranked by its objective at the epoch whose weights were tested.
-            updates.update(train_s=result.get("train_s"), eval_s=result.get("eval_s"), best_epoch=result.get("best_epoch"),
+            updates.update(train_s=result.get("train_s"), valid_s=result.get("valid_s"), eval_s=result.get("eval_s"),
+                           best_epoch=result.get("best_epoch"),
                            objective_value=selected_value(result, self.objective.metric))
         self.store.update_trial(self.study_id, n, **{k: v for k, v in updates.items() if v is not None})
 

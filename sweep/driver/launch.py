@@ -18,6 +18,7 @@ from typing import TextIO
 
 from sweep.data.cache import check_data, data_root_for
 from sweep.driver.cluster import ResourceError, check_resources, init_ray
+from sweep.driver.phases import Phases
 from sweep.driver.stopping import Interrupted, SignalCatcher, StopAll
 from sweep.objective import Objective
 from sweep.spec import Spec
@@ -38,12 +39,14 @@ class Outcome:
     ran: int
     best: float | None  # the best objective value of a complete trial
     objective: Objective = dataclasses.field(default_factory=Objective)
+    phases: Phases | None = None  # this launch's seconds per phase
 
 
 def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurrent: int | None = None,
            ray_address: str | None = None, out: TextIO | None = sys.stderr) -> Outcome:
     """Run (or resume) ``spec`` until the study has ``spec.n_trials`` finished trials."""
     _quiet_ray()
+    phases = Phases()
     name = study_name or spec.study
     check_resources(spec, ray_address)  # as bad data, an impossible trial stops before the store writes
     data_plan = check_data(spec)
@@ -55,10 +58,13 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         if remaining <= 0:
             _say(out, f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run")
             return _outcome(store, study_id, name, spec, ran=0)
-        data_root = data_root_for(spec, out, data_plan)
+        with phases.time("corpus"):
+            data_root = data_root_for(spec, out, data_plan)
         store.set_study_data_root(study_id, str(Path(data_root).resolve()))
-        _oracle_references(store, spec, data_root, out)
-        init_ray(ray_address)
+        with phases.time("oracle"):
+            _oracle_references(store, spec, data_root, out)
+        with phases.time("ray_start"):
+            init_ray(ray_address)
         concurrent = max_concurrent or spec.max_concurrent
         with SignalCatcher() as signals:
             tuner, progress, searcher = build_tuner(spec, store, study_id, (study, ostorage), str(data_root),
@@ -67,7 +73,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
             _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
                       f"{concurrent} at a time; storage {safe_url(storage)}")
             try:
-                tuner.fit()
+                with phases.time("trials"):
+                    tuner.fit()
             except Exception as exc:  # Tune wraps what a callback or the searcher raised in a TuneError
                 failure = _database_failure(exc, storage)
                 if failure is None:
@@ -86,7 +93,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
             raise StudyBusy(f"study {name} was taken over by another driver while this one ran; this driver "
                             "stopped its trials (the study resumes from the database)")
     progress.close()
-    return _outcome(store, study_id, name, spec, ran=remaining)
+    store.update_study(study_id, phases=phases.as_dict())
+    return dataclasses.replace(_outcome(store, study_id, name, spec, ran=remaining), phases=phases)
 
 
 def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str, out: TextIO | None):
@@ -195,7 +203,10 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
         trainable,
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
                                     scheduler=scheduler, num_samples=remaining,
-                                    metric=spec.objective.metric, mode=spec.objective.mode),
+                                    metric=spec.objective.metric, mode=spec.objective.mode,
+                                    # A new worker process per trial (Ray's default) costs seconds of
+                                    # start-up and imports each: docs/performance.md measured 6x.
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=runs_storage(),
                                   callbacks=[writer, keeper, progress], verbose=0, stop=stopper,
                                   failure_config=tune.FailureConfig(max_failures=spec.max_retries),

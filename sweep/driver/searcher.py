@@ -232,7 +232,7 @@ def outcome_attrs(result: dict | None, state: TrialState, metric: str) -> dict[s
     epoch = result.get("epoch")
     if _finite(epoch):
         attrs["epochs"] = int(epoch)
-    reasons = {TrialState.COMPLETE: f"complete after {epoch} epochs",
+    reasons = {TrialState.COMPLETE: f"complete after {epoch} epoch{'' if epoch == 1 else 's'}",
                TrialState.PRUNED: f"stopped early by the scheduler after epoch {epoch}",
                TrialState.FAIL: f"{metric} was not a finite number at the tested epoch"}
     attrs[STATUS_REASON] = reasons.get(state, state.name.lower())

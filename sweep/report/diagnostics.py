@@ -134,12 +134,14 @@ def timeline_figure(study: optuna.Study) -> go.Figure:
 
 
 def _reason(r: StudyReport, v: TrialView) -> str:
+    """Why ``v`` did not complete: the scheduler, or the stored error (a failure; an interruption),
+    its first line shown and the rest collapsed."""
     epochs = int(num(v.row.get("epochs_done")) or 0)
+    text = v.row.get("error") if isinstance(v.row.get("error"), str) else ""
     if v.status == PRUNED:
         return f"stopped early by the scheduler ({esc(r.row.scheduler)}) after epoch {epochs}"
-    if v.status != FAILED:
+    if v.status != FAILED and not text.strip():
         return f"{esc(v.status)}, {epochs} epoch(s) reported"
-    text = v.row.get("error") if isinstance(v.row.get("error"), str) else ""
     more = (f'<details><summary>more</summary><pre class="err">{esc(text.strip())}</pre></details>'
             if len([ln for ln in text.splitlines() if ln.strip()]) > 1 else "")
     return f'<span class="err">{esc(error_reason(text))}</span>{more}'

@@ -26,15 +26,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.report.tables import esc
 from sweep.report.views import TrialView, num
-from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING
+from sweep.store import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING
 
 if TYPE_CHECKING:
     from sweep.report.study import StudyReport
 
 __all__ = ["as_optuna_study", "quiet", "search_distributions"]
 
+# An interrupted trial is still RUNNING in Optuna: `sweep resume` continues it.
 _STATE = {COMPLETE: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL,
-          RUNNING: TrialState.RUNNING}
+          RUNNING: TrialState.RUNNING, INTERRUPTED: TrialState.RUNNING}
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from sweep.report.tables import (OURS_LABEL, esc, fmt_value, leaderboard_html, m
 from sweep.report.views import BESIDE_PUBLISHED, TIE_METRIC
 from sweep.scoring.registry import get as get_test_metric
 from sweep.scoring.registry import summary_metrics
-from sweep.store import COMPLETE, FAILED, PRUNED, RUNNING, Store, code_version
+from sweep.store import COMPLETE, FAILED, INTERRUPTED, PRUNED, RUNNING, Store, code_version
 
 __all__ = ["SECTIONS", "Section", "html_document", "nav_and_sections", "render_report", "write_atomic",
            "write_report"]
@@ -139,7 +139,7 @@ def render_report(store: Store, study: str) -> str:
 
 def _header(r: StudyReport) -> str:
     row, views, obj = r.row, r.views, r.objective
-    counts = {s: sum(v.status == s for v in views) for s in (COMPLETE, FAILED, PRUNED, RUNNING)}
+    counts = {s: sum(v.status == s for v in views) for s in (COMPLETE, FAILED, PRUNED, RUNNING, INTERRUPTED)}
     dataset = ", ".join(f"{k}={fmt_value(v)}" for k, v in dataset_items(r) if v is not None) or row.dataset
     trial_versions = sorted({str(v.row.get("code_version")) for v in views if v.row.get("code_version")})
     versions = esc(row.code_version)
@@ -155,7 +155,9 @@ def _header(r: StudyReport) -> str:
              ("Trials", '<span class="counts">'
               f"<span><b>{row.n_trials}</b> planned</span><span><b>{counts[COMPLETE]}</b> finished</span>"
               f"<span><b>{counts[FAILED]}</b> failed</span><span><b>{counts[PRUNED]}</b> pruned</span>"
-              f"<span><b>{counts[RUNNING]}</b> running</span></span>"),
+              f"<span><b>{counts[RUNNING]}</b> running</span>"
+              + (f"<span><b>{counts[INTERRUPTED]}</b> interrupted</span>" if counts[INTERRUPTED] else "")
+              + "</span>"),
              ("Code version", versions), ("Study created", esc(created)),
              ("Generated", f"{generated} <span class=\"dim\">by sweep {esc(code_version())}</span>")]
     meta = "".join(f'<dt>{k}</dt><dd data-field="{esc(k)}">{v}</dd>' for k, v in items)

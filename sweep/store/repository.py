@@ -197,6 +197,14 @@ class Store:
                 row.data_root = root
                 s.commit()
 
+    @_writes
+    def update_study(self, study_id: int, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(StudyRow, study_id)
+            for k, v in values.items():
+                setattr(row, k, v)
+            s.commit()
+
     # -- trials -----------------------------------------------------------------------------
     @_writes
     def trial_queued(self, study_id: int, number: int, plan: Any) -> None:

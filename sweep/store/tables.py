@@ -70,6 +70,7 @@ class StudyRow(_Runtime, Base):
     budget: Mapped[str | None] = mapped_column(String(64))  # the spec's chosen `budgets` entry, if any
     driver: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the driver running it now
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # that driver's last sign of life
+    phases: Mapped[dict | None] = mapped_column(JSON)  # the last launch's seconds per phase (sweep.driver.phases)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     trials: Mapped[list["TrialRow"]] = relationship(back_populates="study")
 
@@ -103,6 +104,7 @@ class TrialRow(_Runtime, Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     wall_s: Mapped[float | None] = mapped_column(Float)
     train_s: Mapped[float | None] = mapped_column(Float)  # training epochs, validation included
+    valid_s: Mapped[float | None] = mapped_column(Float)  # the validation part of train_s
     eval_s: Mapped[float | None] = mapped_column(Float)  # test-set scoring
     # The trial's checkpoint (sweep.checkpoints): its folder or storage URI while it runs and,
     # once it finished, only if the study keeps it; its size; the epoch whose weights it keeps.

@@ -102,12 +102,14 @@ def node_name() -> str:
     two raylets on one host are two nodes."""
     import socket
 
+    node = "local"  # outside Ray (tests, benchmarks) there is no node id
     try:
         import ray
 
-        node = ray.get_runtime_context().get_node_id()[:12]
-    except Exception:  # noqa: BLE001 - outside Ray (tests, benchmarks) there is no node id
-        node = "local"
+        if ray.is_initialized():  # asking the runtime context otherwise starts a Ray instance
+            node = ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # noqa: BLE001 - Ray's runtime context varies across releases
+        pass
     return f"{socket.gethostname()}:{node}"
 
 
@@ -151,7 +153,7 @@ def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resum
         train_set.set_epoch(epoch)
         loss = clock.time("train", train_epoch, model, train_loader, recipe.optimizer, t.grad_clip, device, batches,
                           recipe.after_batch)
-        valid = clock.time("train", validate, model, valid_loader, device)
+        valid = clock.time("valid", validate, model, valid_loader, device)
         recipe.after_epoch(valid)
         progress.best.offer(epoch, valid, model)
         progress.epoch, progress.history[epoch] = epoch, {"train_loss": loss, "valid_si_snri": valid}
@@ -181,7 +183,9 @@ def _final(plan: TrialPlan, model: torch.nn.Module, progress: _Progress, clock: 
     rows = clock.time("eval", evaluate, model, test_conditions(plan.data_root), plan.n_src, plan.sample_rate,
                       device, plan.train.max_eval_utterances)
     return {"final": True, "results": rows, "selected": progress.history[progress.best.epoch],
-            "train_s": clock.seconds.get("train", 0.0), "eval_s": clock.seconds.get("eval", 0.0)}
+            # train_s includes validation (as its column always has); valid_s is that part.
+            "train_s": clock.seconds.get("train", 0.0) + clock.seconds.get("valid", 0.0),
+            "valid_s": clock.seconds.get("valid", 0.0), "eval_s": clock.seconds.get("eval", 0.0)}
 
 
 @contextlib.contextmanager
