@@ -7,26 +7,26 @@
 #   (c) test-set scoring time per mixture on the GPU and on the CPU (benchmarks/gpu_suite.py scoring).
 # Target: under 8 minutes in all on one H200 (the last line says how long it took).
 #
-#   bash benchmarks/gpu_suite.sh --data CORPUS [--wheels DIR]    # on the GPU machine
+#   bash benchmarks/gpu_suite.sh --data CORPUS [--wheels DIR ...]  # on the GPU machine
 #   bash benchmarks/gpu_suite.sh --dry-run [--data CORPUS]       # here, on the CPU: tiny sizes, plumbing only
 #
 # CORPUS is a wsj0-2mix style folder (tr, cv, tt, tt_closed); the GPU machine cannot synthesise the
 # embedded corpus (no espeak-ng there), so build it here and carry it:
 #   sweep data make --root gpu/corpus --n-train 64 --n-valid 8 --n-test 20
 # What a bare GPU machine lacks (it has torch, torchaudio, numpy, scipy, pandas, pyyaml; not ray, optuna,
-# sqlalchemy, alembic, plotly, soundfile) is installed from the wheels in DIR (default gpu/wheels: see
-# benchmarks/gpu_prepare.sh, which downloads them and splits any wheel over the carry limit into
+# sqlalchemy, alembic, plotly, soundfile) is installed from the wheels in the --wheels folders (default:
+# gpu/wheels*; benchmarks/gpu_prepare.sh downloads them and splits a wheel over the carry limit into
 # NAME.whl.part-* pieces, joined again here). This repository is installed in editable mode when
 # `import sweep.models` fails. Nothing is fetched from the network.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DRY=0; DATA=""; WHEELS="$REPO/gpu/wheels"; WORK=""; BUDGET_S=480
+DRY=0; DATA=""; WHEELS=(); WORK=""; BUDGET_S=480
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
     --data) DATA="$2"; shift ;;
-    --wheels) WHEELS="$2"; shift ;;
+    --wheels) WHEELS+=("$2"); shift ;;
     --work) WORK="$2"; shift ;;
     *) echo "gpu_suite: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -53,14 +53,17 @@ EOF
 install_missing() {
   local missing; missing="$(missing_modules)"
   if [ -z "$missing" ]; then say "dependencies: all present ($("$PY" -c 'import ray, optuna, torch; print("torch", torch.__version__, "ray", ray.__version__, "optuna", optuna.__version__)'))"; return; fi
-  say "dependencies missing: $missing; installing from $WHEELS"
-  [ -d "$WHEELS" ] || { echo "gpu_suite: no wheel folder $WHEELS (benchmarks/gpu_prepare.sh makes one)" >&2; exit 2; }
-  local joined="$WORK/wheels"; mkdir -p "$joined"
-  cp "$WHEELS"/*.whl "$joined"/ 2>/dev/null || true
-  for first in "$WHEELS"/*.whl.part-aa; do  # wheels split to fit the carry limit
-    [ -e "$first" ] || continue
-    local base; base="$(basename "${first%.part-aa}")"
-    cat "${first%-aa}"-* > "$joined/$base"
+  [ ${#WHEELS[@]} -gt 0 ] || WHEELS=("$REPO"/gpu/wheels*)
+  say "dependencies missing: $missing; installing from ${WHEELS[*]}"
+  local dir joined="$WORK/wheels"; mkdir -p "$joined"
+  for dir in "${WHEELS[@]}"; do
+    [ -d "$dir" ] || { echo "gpu_suite: no wheel folder $dir (benchmarks/gpu_prepare.sh makes them)" >&2; exit 2; }
+    cp "$dir"/*.whl "$joined"/ 2>/dev/null || true
+  done
+  local part  # wheels split to fit the carry limit: the pieces, in suffix order, from every folder
+  for part in $(for dir in "${WHEELS[@]}"; do ls "$dir"/*.whl.part-* 2>/dev/null || true; done \
+                | awk -F/ '{print $NF "\t" $0}' | sort | cut -f2); do
+    local base; base="$(basename "$part")"; cat "$part" >> "$joined/${base%.part-*}"
   done
   local site="$WORK/site"
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$joined"/*.whl

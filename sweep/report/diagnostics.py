@@ -61,8 +61,8 @@ def _clock(v: TrialView, key: str):
 
 
 def wallclock_figure(r: StudyReport) -> go.Figure:
-    """The best objective so far against the time since the study's first trial started (hours
-    when the study ran longer than three, else minutes), with each complete trial where it ended."""
+    """The best objective so far against the time since the study's first trial started (seconds
+    up to two minutes, minutes up to three hours, then hours), with each complete trial where it ended."""
     starts = [s for v in r.views for s in (_clock(v, "started_at") or _clock(v, "queued_at"),) if s is not None]
     done = sorted(((_clock(v, "finished_at"), v) for v in ranked(r.views)
                    if _clock(v, "finished_at") is not None and v.objective_value is not None), key=lambda t: t[0])
@@ -71,7 +71,8 @@ def wallclock_figure(r: StudyReport) -> go.Figure:
         return _tidy(_note(fig, "no trial has completed yet"))
     t0 = min(starts)
     span_s = max((t - t0).total_seconds() for t, _ in done)
-    unit, scale = ("hours", 3600.0) if span_s > 3 * 3600 else ("minutes", 60.0)
+    unit, scale = next((u, f) for u, f, most in (("seconds", 1.0, 120), ("minutes", 60.0, 3 * 3600),
+                                                 ("hours", 3600.0, float("inf"))) if span_s <= most)
     xs = [(t - t0).total_seconds() / scale for t, _ in done]
     best, bests = None, []
     for _, v in done:
