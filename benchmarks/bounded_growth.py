@@ -11,8 +11,8 @@ timed (wall clock of the subprocess, Python start-up included).
     .venv/bin/python benchmarks/bounded_growth.py --trials 30     # a quick run
 
 The last line is ``trials=N rss_start_mb=A rss_end_mb=B status_s=S report_s=R`` where ``A`` is
-the driver's RSS when 10% of the trials had finished (Ray, Tune and torch are loaded by then)
-and ``B`` its last sample before the run ended. Targets (issue 9): ``B`` about ``A``,
+the driver's RSS when 10% of the trials had finished (Ray, Tune and torch are loaded by then),
+``B`` its last sample before the run ended, and ``S``, ``R`` the medians of three runs each. Targets (issue 9): ``B`` about ``A``,
 ``S`` < 1 s, ``R`` < 30 s at 1,000 trials.
 """
 
@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,14 +141,17 @@ def launch(work: Path, trials: int, env: dict[str, str], out) -> tuple[int, list
     return rc, sampler.samples, wall
 
 
-def time_cli(args: list[str], work: Path, env: dict[str, str]) -> tuple[float, str]:
-    """Wall seconds of one ``sweep`` command (start-up included) and its stdout; raises on failure."""
-    t0 = time.monotonic()
-    done = subprocess.run([SWEEP, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    wall = time.monotonic() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"sweep {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return wall, done.stdout
+def time_cli(args: list[str], work: Path, env: dict[str, str], repeats: int = 3) -> tuple[float, str]:
+    """Median wall seconds of ``repeats`` runs of one ``sweep`` command (start-up included; a shared
+    machine's load drifts) and its stdout; raises on failure."""
+    walls = []
+    for _ in range(repeats):
+        t0 = time.monotonic()
+        done = subprocess.run([SWEEP, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        walls.append(time.monotonic() - t0)
+        if done.returncode != 0:
+            raise RuntimeError(f"sweep {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return statistics.median(walls), done.stdout
 
 
 def run(trials: int, work: Path, out=sys.stdout) -> dict[str, float]:

@@ -11,12 +11,15 @@ configuration, one seed) runs twice, each in a fresh process on a corpus built b
   same way.
 
 Both arms compute the same numbers (the script prints whether their test SI-SNRi agree) so the
-difference is what the harness adds. The last line is ``overhead_fraction=<x>`` with
+difference is what the harness adds. With ``--repeats N`` the pair runs N times, alternating, and
+medians count (a shared machine's load drifts). The last line is ``overhead_fraction=<x>`` with
 ``x = (harness wall - bare wall) / bare wall``; the line before splits the harness's wall time
-into its start (spec, corpus check, database, Ray), the trial as the driver timed it, and the end.
+into the time before the trial started (imports, database, Ray's start, Optuna, the worker's
+start), the trial as the driver timed it (``sweep_trial.wall_s``), and the time after it (the
+report, Ray's shutdown).
 
-    .venv/bin/python benchmarks/harness_overhead.py            # a trial of about 60 s on 2 CPU cores
-    .venv/bin/python benchmarks/harness_overhead.py --quick    # seconds: the plumbing only
+    .venv/bin/python benchmarks/harness_overhead.py --repeats 3   # a trial of about 60 s on 2 CPU cores
+    .venv/bin/python benchmarks/harness_overhead.py --quick       # seconds: the plumbing only
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import os
 import sqlite3
 import subprocess
 import sys
+import statistics
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -111,22 +116,30 @@ def run_bare(work: Path, spec: Path) -> tuple[float, dict]:
     return wall, json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _utc() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # as the store writes its timestamps
+
+
 def run_harness(work: Path, spec: Path) -> tuple[float, dict]:
-    """Wall seconds of ``sweep launch --report`` and the trial's row (its wall_s, test SI-SNRi)."""
+    """Wall seconds of ``sweep launch --report`` and the trial's row: its wall_s, test SI-SNRi, and
+    the seconds from the command's start to the trial's start and from the trial's end to the exit."""
     db = work / "sweep.db"
     db.unlink(missing_ok=True)  # a fresh study every run (an existing one would have nothing to run)
-    t0 = time.monotonic()
+    began, t0 = _utc(), time.monotonic()
     done = subprocess.run([SWEEP, "launch", str(spec), "--storage", f"sqlite:///{db}", "--report",
                            str(work / "overhead.html")], cwd=work, env=_env(work), capture_output=True, text=True,
                           timeout=1800)
-    wall = time.monotonic() - t0
+    wall, ended = time.monotonic() - t0, _utc()
     if done.returncode != 0:
         raise RuntimeError(f"sweep launch exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     with sqlite3.connect(db) as c:
-        (trial_id, wall_s, epochs), = c.execute("SELECT id, wall_s, epochs_done FROM sweep_trial").fetchall()
+        (trial_id, wall_s, epochs, started, finished), = c.execute(
+            "SELECT id, wall_s, epochs_done, started_at, finished_at FROM sweep_trial").fetchall()
         rows = c.execute("SELECT condition, assignment, si_snri FROM sweep_result WHERE trial_id = ?", (trial_id,))
         si_snri = {f"{cond}/{assign}": value for cond, assign, value in rows}
-    return wall, {"trial_wall_s": wall_s, "epochs": epochs, "si_snri": si_snri}
+    return wall, {"trial_wall_s": wall_s or 0.0, "epochs": epochs, "si_snri": si_snri,
+                  "before_s": (datetime.fromisoformat(started) - began).total_seconds(),
+                  "after_s": (ended - datetime.fromisoformat(finished)).total_seconds()}
 
 
 def same_results(a: dict[str, float], b: dict[str, float], tol_db: float = 1e-3) -> bool:
@@ -134,27 +147,40 @@ def same_results(a: dict[str, float], b: dict[str, float], tol_db: float = 1e-3)
     return set(a) == set(b) and all(abs(a[k] - b[k]) <= tol_db for k in a)
 
 
-def run(size: str, work: Path, out=sys.stdout) -> dict[str, float]:
-    """Build the corpus, run both arms (bare first), print the comparison; returns the figures."""
+def _pair_lines(i: int, bare_wall: float, b: dict, harness_wall: float, h: dict) -> list[str]:
+    agree = same_results(b["si_snri"], h["si_snri"])
+    return [
+        f"run {i}: bare loop {bare_wall:.1f} s wall ({b['start_s']:.1f} s imports and plan, {b['run_plan_s']:.1f} s "
+        f"run_plan, {b['epochs']} epochs); sweep launch {harness_wall:.1f} s wall ({h['before_s']:.1f} s to the "
+        f"trial's start, trial {h['trial_wall_s']:.1f} s, {h['after_s']:.1f} s after it; {h['epochs']} epochs)",
+        f"run {i}: same test SI-SNRi in both arms: {'yes' if agree else 'NO'} "
+        f"(bare {json.dumps(b['si_snri'])}; harness {json.dumps(h['si_snri'])})",
+    ]
+
+
+def run(size: str, work: Path, out=sys.stdout, repeats: int = 1) -> dict[str, float]:
+    """Build the corpus, run the two arms ``repeats`` times (bare, harness, bare, ...), print each
+    pair and the medians; returns the median figures."""
     spec = work / "overhead.yaml"
     spec.write_text(spec_text(size))
     build_corpus(work, size)
-    bare_wall, b = run_bare(work, spec)
-    harness_wall, h = run_harness(work, spec)
-    fraction = (harness_wall - bare_wall) / bare_wall
-    trial_s = h["trial_wall_s"] or 0.0
-    print(f"bare loop: {bare_wall:.1f} s wall ({b['start_s']:.1f} s imports and plan, {b['run_plan_s']:.1f} s "
-          f"run_plan, {b['epochs']} epochs)", file=out)
-    print(f"sweep launch: {harness_wall:.1f} s wall (trial {trial_s:.1f} s as the driver timed it, "
-          f"{h['epochs']} epochs)", file=out)
-    agree = same_results(b["si_snri"], h["si_snri"])
-    print(f"same test SI-SNRi in both arms: {'yes' if agree else 'NO'} "
-          f"(bare {json.dumps(b['si_snri'])}; harness {json.dumps(h['si_snri'])})", file=out)
-    print(f"harness breakdown: {harness_wall - trial_s:.1f} s outside the trial, trial {trial_s:.1f} s vs "
-          f"run_plan {b['run_plan_s']:.1f} s (per-trial overhead {(trial_s - b['run_plan_s']) / b['run_plan_s']:.3f})",
-          file=out)
+    bares, harnesses, agree = [], [], True
+    for i in range(1, repeats + 1):
+        (bare_wall, b), (harness_wall, h) = run_bare(work, spec), run_harness(work, spec)
+        bares.append((bare_wall, b)), harnesses.append((harness_wall, h))
+        agree &= same_results(b["si_snri"], h["si_snri"])
+        for line in _pair_lines(i, bare_wall, b, harness_wall, h):
+            print(line, file=out, flush=True)
+    bare_s = statistics.median(w for w, _ in bares)
+    harness_s = statistics.median(w for w, _ in harnesses)
+    med = {k: statistics.median(h[k] for _, h in harnesses) for k in ("before_s", "trial_wall_s", "after_s")}
+    run_plan_s = statistics.median(b["run_plan_s"] for _, b in bares)
+    fraction = (harness_s - bare_s) / bare_s
+    print(f"median of {repeats}: bare {bare_s:.1f} s (run_plan {run_plan_s:.1f} s); harness {harness_s:.1f} s "
+          f"({med['before_s']:.1f} s before the trial, trial {med['trial_wall_s']:.1f} s, {med['after_s']:.1f} s "
+          f"after it)", file=out)
     print(f"overhead_fraction={fraction:.3f}", file=out, flush=True)
-    return {"bare_s": bare_wall, "harness_s": harness_wall, "overhead_fraction": fraction, "same": float(agree)}
+    return {"bare_s": bare_s, "harness_s": harness_s, "overhead_fraction": fraction, "same": float(agree)}
 
 
 def main() -> None:
@@ -162,6 +188,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a trial of seconds on the tiny corpus (plumbing)")
     ap.add_argument("--work", type=Path, default=None, help="folder for the corpus, database and report "
                     "(default: a temporary one, removed afterwards)")
+    ap.add_argument("--repeats", type=int, default=1, help="run the pair this many times; medians count")
     ap.add_argument("--bare", type=Path, default=None, metavar="SPEC", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare is not None:
@@ -170,10 +197,10 @@ def main() -> None:
     size = "quick" if args.quick else "full"
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
-        run(size, args.work.resolve())
+        run(size, args.work.resolve(), repeats=args.repeats)
         return
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
-        run(size, Path(tmp))
+        run(size, Path(tmp), repeats=args.repeats)
 
 
 if __name__ == "__main__":

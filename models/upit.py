@@ -24,7 +24,7 @@ from .blocks.activations import ACTIVATIONS
 from .blocks.masks import MASK_TYPES, SpectralMaskHead, mask_target
 from .blocks.pit import apply_permutation, frame_pit_loss, utterance_pit_loss
 from .blocks.rnn import RNNStack
-from .blocks.stft import ISTFTDecoder, STFTEncoder, stft_params
+from .blocks.stft import ISTFTDecoder, STFTEncoder, normalised_log_magnitude, stft_params
 from .registry import Family, HParam, MaskKnobs, register
 
 RNN_TYPES = ("blstm", "lstm")
@@ -104,12 +104,9 @@ class UPIT(Separator):
     # -- Encoder side ---------------------------------------------------------------------
 
     def features(self, mix_spec: Tensor) -> Tensor:
-        """Network input from the mixture spectrum: ``[B, F, N]`` complex -> ``[B, N, F]`` real."""
-        log_mag = torch.log(mix_spec.abs() + self.eps)
-        mean = log_mag.mean(dim=(1, 2), keepdim=True)
-        std = log_mag.std(dim=(1, 2), keepdim=True)
-        # A digitally silent mixture has std 0; the floor keeps it finite rather than NaN.
-        return ((log_mag - mean) / (std + 1e-5)).transpose(1, 2)
+        """Network input from the mixture spectrum: ``[B, F, N]`` complex -> ``[B, N, F]`` real
+        (:func:`~models.blocks.stft.normalised_log_magnitude`, frames first for the RNN)."""
+        return normalised_log_magnitude(mix_spec, self.eps).transpose(1, 2)
 
     def masks(self, mixture: Tensor) -> tuple[Tensor, Tensor]:
         """Estimate the masks.

@@ -133,13 +133,29 @@ def _status_line(store, s) -> str:
     varying = _varying_keys([t.params or {} for t in trials])
     best_txt = (f"best {objective.label} {objective.fmt(best.objective_value)} (trial {best.number}: "
                 + " ".join(f"{k}={best.params.get(k)}" for k in varying) + ")") if best else "best -"
-    lines = [f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned']}/{s.n_trials} finished "
-             f"({c['complete']} complete, {c['pruned']} pruned), {c['running']} running, "
+    infeasible = f", {c['infeasible']} infeasible" if c.get("infeasible") else ""
+    lines = [f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned'] + c.get('infeasible', 0)}/"
+             f"{s.n_trials} finished ({c['complete']} complete, {c['pruned']} pruned{infeasible}), "
+             f"{c['running']} running, "
              + (f"{c['interrupted']} interrupted (resume continues them), " if c.get("interrupted") else "")
              + f"{c['failed']} failed; {best_txt}"]
     lines += [f"  trial {t.number} failed: {(t.error or 'no reason recorded').splitlines()[0]}"
               for t in trials if t.status == FAILED]
+    lines += _pareto_lines(s, trials)
     return "\n".join(lines)
+
+
+def _pareto_lines(study, trials) -> list[str]:
+    """A multi-objective study's Pareto front (``pareto_rank`` 0), best first by its first objective."""
+    from sweep.objective import parse_objectives
+
+    objectives = parse_objectives(study.objective)
+    if len(objectives) < 2:
+        return []
+    front = sorted((t for t in trials if t.pareto_rank == 0), key=lambda t: -objectives[0].key(t.objective_value))
+    cells = [", ".join([f"{objectives[0].label} {objectives[0].fmt(t.objective_value)}"]
+                       + [f"{o.label} {o.fmt(getattr(t, o.metric))}" for o in objectives[1:]]) for t in front]
+    return [f"  Pareto front ({len(front)} trial(s)):"] + [f"    trial {t.number}: {c}" for t, c in zip(front, cells)]
 
 
 def _varying_keys(params: list[dict]) -> list[str]:

@@ -55,6 +55,17 @@ class TrialPlan:
         mask, act = get_family(self.family).mask_and_activation(self.model_params)
         return (None if mask is None else str(mask)), (None if act is None else str(act))
 
+    def param_count(self) -> int:
+        """The model's parameter count, without allocating it (built on PyTorch's meta device:
+        milliseconds even for the papers' sizes), so constraints are checked before training."""
+        import torch
+
+        from sweep import models
+
+        with torch.device("meta"):
+            model = models.build(self.family, self.model_params, n_src=self.n_src, sample_rate=self.sample_rate)
+        return model.param_count()
+
     def record(self) -> dict[str, Any]:
         """The parameter dict a ``sweep_trial`` row stores: sampled, fixed and every model value."""
         return {**self.fixed, **self.params, **self.model_params}

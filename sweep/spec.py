@@ -28,7 +28,7 @@ import yaml
 
 from sweep import spec_limits as lim
 from sweep.data.spec import DATASET_KINDS, DatasetSpec, parse_dataset  # noqa: F401  (re-exported)
-from sweep.objective import EPOCH_METRICS, MODES, Objective
+from sweep.objective import Objective
 from sweep.plan import TrialPlan, resolve_trial
 from sweep.spec_nodes import DOMAIN_KINDS, Domain, SpecError  # noqa: F401  (re-exported)
 from sweep.spec_nodes import Reader as _Reader
@@ -36,14 +36,16 @@ from sweep.spec_nodes import join as _join
 from sweep.spec_nodes import parse_domain as _domain
 from sweep.spec_nodes import probe_nodes as _probe_nodes
 from sweep.spec_nodes import tname as _tname
+from sweep.spec_report import ReportSpec, parse_report
 from sweep.spec_run import CheckpointPolicy, parse_checkpoints, parse_failure
+from sweep.spec_search import Constraint, parse_constraints, parse_objectives
 from sweep.store.tables import NAME_LENGTH
 
-SAMPLERS = ("grid", "tpe", "random")
+SAMPLERS = ("grid", "tpe", "random", "nsga2")
 SCHEDULERS = ("none", "asha")
 TOP_KEYS = {"study", "family", "n_src", "seed", "dataset", "params", "train", "objective", "sampler",
             "scheduler", "n_trials", "max_concurrent", "resources", "description", "budgets", "variants", "failure",
-            "checkpoints"}
+            "checkpoints", "constraints", "report"}
 
 
 BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
@@ -106,6 +108,17 @@ class Spec:
     budget: str | None = None  # the `budgets` entry laid over the top level, if the spec has any
     max_retries: int = 0  # `failure: {max_retries: N}`: a failed trial runs again up to N times
     checkpoints: CheckpointPolicy = CheckpointPolicy()  # which finished trials keep their model
+    objectives: tuple[Objective, ...] = ()  # all of them (multi-objective); `objective` is the first
+    constraints: tuple[Constraint, ...] = ()  # `constraints:`, checked before a trial trains
+    report: ReportSpec = ReportSpec()  # `report:`, what the study's HTML page embeds
+
+    def __post_init__(self) -> None:
+        if not self.objectives:  # a Spec made in code with one objective
+            object.__setattr__(self, "objectives", (self.objective,))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def resolve_trial(self, params: dict[str, Any], data_root: str | None = None) -> TrialPlan:
         """The :class:`~sweep.plan.TrialPlan` of Optuna's flat ``params`` (see :mod:`sweep.plan`)."""
@@ -173,7 +186,8 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     dataset = parse_dataset(r, top["dataset"][1]) if "dataset" in top else DatasetSpec()
     family, space, nodes, variants = _family_space(r, top)
     train = _train(r, top, space, nodes)
-    objective, sampler = _objective(r, top), _sampler(r, top)
+    objectives, sampler = parse_objectives(r, top), _sampler(r, top)
+    objective = objectives[0]
     scheduler, grace, rf = _scheduler(r, top)
     n_trials_node = top.get("n_trials", (None, None))[1]
     n_trials = _bounded_int(r, top, "n_trials", None, lim.MAX_TRIALS, "rows in the database, one trial at a time")
@@ -181,7 +195,9 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     cpus, gpus = _resources(r, top)
     spec = Spec(file, study + suffix, family, n_src, seed, dataset, space, train, objective, sampler, scheduler,
                 grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)
-    spec = dataclasses.replace(spec, max_retries=parse_failure(r, top), checkpoints=parse_checkpoints(r, top))
+    spec = dataclasses.replace(spec, max_retries=parse_failure(r, top), checkpoints=parse_checkpoints(r, top),
+                               objectives=objectives, constraints=parse_constraints(r, top),
+                               report=parse_report(r, top))
     spec = _count_trials(r, spec, nodes, n_trials, n_trials_node)
     lim.check_seed(r, top["seed"][1] if "seed" in top else None, "seed", spec.seed, spec.n_trials)
     return spec
@@ -301,30 +317,6 @@ def _check_train_value(r: _Reader, node: yaml.Node, key: str, name: str, v: Any)
         raise r.fail(node, key, f"must be >= 0, got {v!r}")
     if name in lim.TRAIN_MAX:
         lim.at_most(r, node, key, v, *lim.TRAIN_MAX[name])
-
-
-def _objective(r: _Reader, top: dict) -> Objective:
-    """``objective: METRIC`` or ``{metric: METRIC, mode: max|min}``; any per-epoch metric."""
-    metric, mode = Objective().metric, None
-    if "objective" not in top:
-        return Objective()
-    onode = top["objective"][1]
-    mnode = onode
-    if isinstance(onode, yaml.ScalarNode):
-        metric = r.scalar(onode, "objective", str)
-    else:
-        oitems = r.mapping(onode, "objective")
-        r.check_keys(oitems, {"metric", "mode"}, "objective")
-        if "metric" in oitems:
-            mnode = oitems["metric"][1]
-            metric = r.scalar(mnode, "objective.metric", str)
-        if "mode" in oitems:
-            mode = r.scalar(oitems["mode"][1], "objective.mode", str)
-            if mode not in MODES:
-                raise r.fail(oitems["mode"][1], "objective.mode", "must be 'max' or 'min'")
-    if metric not in EPOCH_METRICS:
-        raise r.fail(mnode, "objective", f"unknown metric {metric!r} (known: {', '.join(EPOCH_METRICS)})")
-    return Objective(metric, mode or EPOCH_METRICS[metric][2])
 
 
 def _sampler(r: _Reader, top: dict) -> str:
@@ -454,7 +446,7 @@ def _variants(r: _Reader, node: yaml.Node, families: dict) -> dict[str, tuple[st
     return out
 
 
-_MERGED = ("params", "train", "dataset", "resources")  # budget `variants` replace the top level's
+_MERGED = ("params", "train", "dataset", "resources", "report")  # budget `variants` replace the top level's
 
 
 def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str | None, str]:

@@ -110,6 +110,15 @@ def test_the_stub_family_learns(stub) -> None:
     assert float(loss.detach()) < first - 3.0, (first, float(loss.detach()))  # 3 dB of SI-SNR gained
 
 
+def test_the_study_is_random_over_the_stub_family_two_at_a_time(stub) -> None:
+    from sweep.spec import parse_spec
+
+    spec = parse_spec(load_benchmark().spec_text(1000), "growth.yaml")
+    assert (spec.family, spec.sampler, spec.n_trials, spec.max_concurrent) == ("stub", "random", 1000, 2)
+    assert spec.dataset.kind == "default" and spec.train.max_eval_utterances == 2
+    assert sorted(spec.searched()) == ["init_scale", "taps", "train.epochs", "train.lr"]
+
+
 def test_status_names_the_parameters_that_vary() -> None:
     from sweep.cli import _varying_keys
 

@@ -35,16 +35,19 @@ class LearnedEncoder(nn.Module):
         stride: hop in samples (default ``L // 2``).
         relu: keep the coefficients non-negative (DPRNN, DPTNet), so a mask in
             ``[0, 1]`` can only remove energy from each basis coefficient.
+        padding: zeros added at both ends before framing (Conv-TasNet / torchaudio: ``L // 2``,
+            so the first and last samples are covered by two frames like all others; the
+            matching :class:`LearnedDecoder` crops them again). Default 0.
 
     Shapes:
-        ``[B, 1, T'] -> [B, N, K]``.
+        ``[B, 1, T'] -> [B, N, K]``, ``K = (T' + 2 * padding - L) // stride + 1``.
     """
 
-    def __init__(self, N: int, L: int, stride: int | None = None, relu: bool = True) -> None:
+    def __init__(self, N: int, L: int, stride: int | None = None, relu: bool = True, padding: int = 0) -> None:
         super().__init__()
         self.N, self.L = N, L
         self.stride = default_stride(L) if stride is None else stride
-        self.conv = nn.Conv1d(1, N, L, stride=self.stride, bias=False)
+        self.conv = nn.Conv1d(1, N, L, stride=self.stride, padding=padding, bias=False)
         self.relu = relu
 
     def forward(self, x: Tensor) -> Tensor:
@@ -57,14 +60,15 @@ class LearnedDecoder(nn.Module):
     signals, overlap-added with hop ``stride`` (``ConvTranspose1d`` is exactly that).
 
     Shapes:
-        ``[B, N, K] -> [B, 1, (K - 1) * stride + L]``.
+        ``[B, N, K] -> [B, 1, (K - 1) * stride + L - 2 * padding]`` (``padding`` samples
+        cropped at both ends: the encoder's).
     """
 
-    def __init__(self, N: int, L: int, stride: int | None = None) -> None:
+    def __init__(self, N: int, L: int, stride: int | None = None, padding: int = 0) -> None:
         super().__init__()
         self.N, self.L = N, L
         self.stride = default_stride(L) if stride is None else stride
-        self.deconv = nn.ConvTranspose1d(N, 1, L, stride=self.stride, bias=False)
+        self.deconv = nn.ConvTranspose1d(N, 1, L, stride=self.stride, padding=padding, bias=False)
 
     def forward(self, w: Tensor) -> Tensor:
         return self.deconv(w)

@@ -35,6 +35,23 @@ def stft_params(sample_rate: int, window_ms: float = WINDOW_MS, hop_ms: float = 
     return win, hop, win
 
 
+def normalised_log_magnitude(spec: Tensor, eps: float = 1e-8) -> Tensor:
+    """uPIT's network input: ``log(|Y| + eps)`` normalised to zero mean and unit variance per
+    utterance (one scalar mean and std over all T-F bins of each mixture).
+
+    Args:
+        spec: ``[B, F, N]`` complex STFT.
+        eps: floor inside the log, in linear STFT magnitude units.
+
+    Returns:
+        ``[B, F, N]`` real. A digitally silent mixture (std 0) stays finite: the std is floored.
+    """
+    log_mag = torch.log(spec.abs() + eps)
+    mean = log_mag.mean(dim=(1, 2), keepdim=True)
+    std = log_mag.std(dim=(1, 2), keepdim=True)
+    return (log_mag - mean) / (std + 1e-5)
+
+
 def sqrt_hann_window(win: int) -> Tensor:
     """Periodic square-root Hann window of ``win`` samples (float32)."""
     return torch.hann_window(win, periodic=True).sqrt()

@@ -7,6 +7,7 @@ Optuna's trial number, carried in each trial's config, ties a row to Optuna's ow
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
@@ -15,9 +16,9 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from sweep.objective import Objective
+from sweep.objective import Objective, pareto_ranks
 from sweep.plan import TrialPlan
-from sweep.store import COMPLETE, FAILED, PRUNED, Store, now
+from sweep.store import COMPLETE, FAILED, INFEASIBLE, PRUNED, Store, now
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Interrupt|Exit))(?::\s*(.*))?$")
@@ -67,6 +68,17 @@ def log_path(trial) -> str | None:
     return str(trial.local_path) if getattr(trial, "local_path", None) else None
 
 
+def front(rows, objectives: tuple[Objective, ...]) -> dict[int, int]:
+    """Pareto ranks of a multi-objective study's complete trials, from their rows: the first
+    objective is ``objective_value``, the others trial metrics with columns of their own."""
+    points = {}
+    for r in rows:
+        values = (r.objective_value, *(getattr(r, o.metric) for o in objectives[1:]))
+        if r.status == COMPLETE and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            points[r.number] = tuple(float(v) for v in values)
+    return pareto_ranks(points, objectives)
+
+
 def selected_value(result: dict[str, Any], metric: str) -> float | None:
     """The objective's value at the epoch a final report's test weights are from (``selected``),
     or its last epoch's for a report without one."""
@@ -85,8 +97,10 @@ def _plan(trial) -> TrialPlan:
 class StoreWriter(Callback):
     """Writes trials, epochs and test results as Tune reports them."""
 
-    def __init__(self, store: Store, study_id: int, objective: Objective) -> None:
+    def __init__(self, store: Store, study_id: int, objective: Objective,
+                 objectives: tuple[Objective, ...] = ()) -> None:
         self.store, self.study_id, self.objective = store, study_id, objective
+        self.objectives = objectives or (objective,)
         self.searcher = None  # set by the driver: told of a failure with its reason
 
     def on_ask(self, trial_id: str, number: int, plan: TrialPlan) -> None:
@@ -98,6 +112,9 @@ class StoreWriter(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         n = _number(trial)
+        if result.get("infeasible"):
+            self.store.update_trial(self.study_id, n, param_count=result.get("param_count"))
+            return
         self.store.add_epoch(self.study_id, n, int(result["epoch"]), result.get("train_loss"),
                              result.get("valid_si_snri"), result.get("elapsed_s"), result.get(self.objective.metric))
         updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version", "node")}
@@ -110,8 +127,13 @@ class StoreWriter(Callback):
         self.store.update_trial(self.study_id, n, **{k: v for k, v in updates.items() if v is not None})
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        final = bool(trial.last_result.get("final"))
-        self._finish(trial, COMPLETE if final else PRUNED, None)
+        last = trial.last_result
+        if last.get("infeasible"):
+            self._finish(trial, INFEASIBLE, last["infeasible"])
+            return
+        self._finish(trial, COMPLETE if last.get("final") else PRUNED, None)
+        if len(self.objectives) > 1:
+            self.store.set_pareto_ranks(self.study_id, front(self.store.trials(self.study_id), self.objectives))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         reason = error_text(trial)
@@ -153,12 +175,17 @@ class ProgressPrinter(Callback):
                   f"{elapsed // 60:.0f}m{elapsed % 60:02.0f}s] {text}", file=self.out, flush=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if result.get("infeasible"):
+            return
         self._say(f"{_plan(trial).label()}: epoch {result['epoch']} {self.objective.label} "
                   f"{self.objective.fmt(result.get(self.objective.metric))}")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.done += 1
         last: dict[str, Any] = trial.last_result
+        if last.get("infeasible"):
+            self._say(f"{_plan(trial).label()}: {last['infeasible']} (not trained)")
+            return
         if not last.get("final"):
             self._say(f"{_plan(trial).label()}: pruned by the scheduler at epoch {last.get('epoch')}")
             return

@@ -24,9 +24,12 @@ def init_ray(ray_address: str | None) -> None:
     # Ray 2.60 turns token authentication on for a new local instance and says so on every
     # launch; it stays on, the banner goes.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    local = {} if ray_address else {"num_cpus": os.cpu_count()}
+    options = {} if ray_address else {"num_cpus": os.cpu_count()}
+    plugins = os.environ.get("SWEEP_PLUGINS")
+    if ray_address and plugins:  # a cluster's workers do not inherit the driver's environment
+        options["runtime_env"] = {"env_vars": {"SWEEP_PLUGINS": plugins}}  # (see sweep.models: plugins)
     ray.init(address=ray_address or "local", include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING, configure_logging=False, **local)
+             logging_level=logging.WARNING, configure_logging=False, **options)
 
 
 def node_resources(ray_address: str | None) -> list[tuple[float, float]]:

@@ -22,7 +22,7 @@ from sweep.driver.phases import Phases
 from sweep.driver.stopping import Interrupted, SignalCatcher, StopAll
 from sweep.objective import Objective
 from sweep.spec import Spec
-from sweep.store import COMPLETE, FAILED, PRUNED, Lease, Store, StudyBusy
+from sweep.store import COMPLETE, FAILED, INFEASIBLE, PRUNED, Lease, Store, StudyBusy
 from sweep.store.engine import DB_ERRORS, StorageError, storage_error
 from sweep.store.engine import safe_url  # re-exported: the CLI prints URLs through it
 from sweep.studies import no_study_message, spec_for_study  # re-exported
@@ -189,7 +189,7 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
     from sweep.driver.searcher import OptunaSearcher
     from sweep.worker.trial import run_trial
 
-    writer = StoreWriter(store, study_id, spec.objective)
+    writer = StoreWriter(store, study_id, spec.objective, spec.objectives)
     keeper = CheckpointKeeper(store, study_id, spec.checkpoints, spec.objective)  # after the writer: it ranks rows
     searcher = OptunaSearcher(*optuna_study, spec, data_root, on_ask=writer.on_ask, carried=carried)
     writer.searcher = searcher  # a failed trial's reason reaches Optuna before it is told FAIL
@@ -248,6 +248,9 @@ def _quiet_ray() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Ctrl-C and SIGTERM are ours (sweep.driver.stopping): trials are closed and the study resumes.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    # Keeping one checkpoint per trial makes Tune snapshot its experiment state after each one and
+    # warn that this may be slow; its state is not what a study resumes from (the database is).
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Without Tune's result files, its end-of-run analysis warns once per trial; the database has them.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     # A failed trial is one line of ours with its reason; Ray's 40-line traceback is in the trial's log.
@@ -282,7 +285,7 @@ def _outcome(store: Store, study_id: int, name: str, spec: Spec, ran: int) -> Ou
     counts = store.counts(study_id)
     complete = [t for t in store.trials(study_id) if t.status == COMPLETE]
     best = spec.objective.best(complete, lambda t: t.objective_value)
-    return Outcome(name, spec.n_trials, counts[COMPLETE] + counts[PRUNED], counts[FAILED], ran,
+    return Outcome(name, spec.n_trials, counts[COMPLETE] + counts[PRUNED] + counts[INFEASIBLE], counts[FAILED], ran,
                    best.objective_value if best else None, spec.objective)
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sweep.objective import Objective
 from sweep.plan import TrialPlan
 from sweep.scoring.registry import summary_metrics
-from sweep.spec import Spec
+from sweep.spec import Spec, SpecError
 from sweep.store.engine import engine_kwargs, make_engine
 
 STALE_REASON = "the driver stopped while this trial was running (found at resume); its configuration runs again"
@@ -64,10 +64,14 @@ class _GridSampler(optuna.samplers.GridSampler):
 
 
 def make_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded. TPE and NSGA-II handle several objectives; TPE also learns
+    from infeasible trials (their ``Trial.set_constraint`` values), NSGA-II ranks only complete ones."""
     if spec.sampler == "grid":
         return _GridSampler(spec.grid(), seed=spec.seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=spec.seed)
+    if spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=spec.seed)
     return optuna.samplers.TPESampler(seed=spec.seed)
 
 
@@ -95,12 +99,18 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
 def open_study(spec: Spec, storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
     """Create or load the Optuna study ``name`` beside our tables; its objective carries the
     metric's name (``valid_si_snri``), which optuna-dashboard shows."""
-    study = optuna.create_study(storage=storage, study_name=name, direction=spec.objective.direction,
+    directions = [o.direction for o in spec.objectives]
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions,
                                 sampler=make_sampler(spec), load_if_exists=True)
-    if study.metric_names != [spec.objective.metric]:
+    if [d.name.lower() for d in study.directions] != directions:
+        raise SpecError(spec.path, None, "objective", f"study {name} was created with the objective(s) "
+                         f"{', '.join(d.name.lower() for d in study.directions)}; this spec has "
+                         f"{', '.join(f'{o.mode} {o.metric}' for o in spec.objectives)}")
+    names = [o.metric for o in spec.objectives]
+    if study.metric_names != names:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([spec.objective.metric])
+            study.set_metric_names(names)
     return study
 
 
@@ -147,7 +157,30 @@ class OptunaSearcher(Searcher):
         plan = self._spec.resolve_trial(ot_trial.params, self._data_root)
         self._asked[trial_id] = ot_trial
         self._on_ask(trial_id, ot_trial.number, plan)
-        return {"number": ot_trial.number, "plan": plan, "study": self._study.study_name}
+        config = {"number": ot_trial.number, "plan": plan, "study": self._study.study_name}
+        broken = self._constraints(ot_trial, plan)
+        if broken:  # told now; the worker only reports it (no training)
+            ot_trial.set_user_attr(STATUS_REASON, broken["reason"])
+            ot_trial.set_user_attr("param_count", broken["param_count"])
+            self._study.tell(ot_trial, None, state=TrialState.PRUNED)
+            self._told.add(trial_id)
+            config["infeasible"] = broken
+        return config
+
+    def _constraints(self, trial: optuna.Trial, plan: TrialPlan) -> dict[str, Any] | None:
+        """Check the spec's constraints on ``plan``; each value goes to Optuna
+        (``set_constraint``: the violation, <= 0 when satisfied). The broken ones' description
+        and the parameter count when any is broken, else None."""
+        if not self._spec.constraints:
+            return None
+        count = plan.param_count()
+        broken = []
+        for c in self._spec.constraints:
+            violation = c.violation(count)
+            trial.set_constraint(c.metric, violation)
+            if violation > 0:
+                broken.append(c.describe(count))
+        return {"reason": "infeasible: " + "; ".join(broken), "param_count": count} if broken else None
 
     def _carry(self, trial_id: str, carried: Carried) -> dict[str, Any]:
         """The config of a carried trial: its row exists, its Optuna trial is still RUNNING."""
@@ -159,6 +192,8 @@ class OptunaSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         value = result.get(self.metric)
+        if self._spec.multi_objective:  # Optuna takes intermediate values of one objective only
+            return
         if trial_id in self._asked and _finite(value) and "epoch" in result:
             self._asked[trial_id].report(float(value), step=int(result["epoch"]))
 
@@ -168,7 +203,7 @@ class OptunaSearcher(Searcher):
         if error:  # Tune calls the driver's on_trial_error right after this, with the reason
             self._failed.add(trial_id)
             return
-        state, value = outcome(result, error, self.metric)
+        state, value = outcome(result, error, self.metric, [o.metric for o in self._spec.objectives[1:]])
         for key, attr in outcome_attrs(result, state, self.metric).items():
             self._asked[trial_id].set_user_attr(key, attr)
         self._study.tell(self._asked[trial_id], value, state=state)
@@ -200,17 +235,21 @@ class OptunaSearcher(Searcher):
         return {"_metric": self._metric, "_mode": self._mode}
 
 
-def outcome(result: dict | None, error: bool, metric: str) -> tuple[TrialState, float | None]:
+def outcome(result: dict | None, error: bool, metric: str,
+            trial_metrics: list[str] | None = None) -> tuple[TrialState, float | list[float] | None]:
     """Optuna's state and value for a Tune trial that ended: failed, complete (its last report
-    says ``final``) or pruned (stopped by the scheduler); a NaN objective is a failure."""
+    says ``final``) or pruned (stopped by the scheduler); a NaN objective is a failure. With
+    ``trial_metrics`` (a multi-objective study's objectives after the first) the value is the
+    list of all objectives."""
     if error:
         return TrialState.FAIL, None
     if not (result and result.get("final")):
         return TrialState.PRUNED, None
     value = (result.get("selected") or {}).get(metric, result.get(metric))  # at the tested weights' epoch
-    if not _finite(value):
+    values = [value] + [result.get(m) for m in trial_metrics or ()]
+    if not all(_finite(v) for v in values):
         return TrialState.FAIL, None
-    return TrialState.COMPLETE, float(value)
+    return TrialState.COMPLETE, [float(v) for v in values] if trial_metrics else float(value)
 
 
 def outcome_attrs(result: dict | None, state: TrialState, metric: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ import plotly.offline
 
 from sweep.report import diagnostics
 from sweep.report.family_best import family_table_html
+from sweep.report.kept import checkpoints_html, recipe_html
+from sweep.report.listen import listen_html
 from sweep.report.figures import FRONT_LABEL, curves, fig_html, params_scatter
 from sweep.report.optuna_study import as_optuna_study
 from sweep.report.pareto import front_table_html
@@ -75,6 +77,10 @@ pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 0.85em; }
 .tables { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
 nav { position: sticky; top: 0; z-index: 5000; background: #fff; padding: 8px 0;
       border-bottom: 1px solid #dde3ec; } nav a { margin-right: 14px; }
+.clips { display: flex; flex-wrap: wrap; gap: 0 24px; align-items: flex-start; }
+table.clip caption { caption-side: top; text-align: left; color: #5a6478; padding-bottom: 4px; }
+table.clip audio { width: 220px; height: 32px; display: block; }
+table.kept td.loc { max-width: 560px; word-break: break-all; } dl.recipe { margin: 8px 0; }
 """
 
 
@@ -222,6 +228,13 @@ def _curves(r: StudyReport) -> str:
             + fig_html(curves(r)))
 
 
+def _winner(r: StudyReport) -> str:
+    best = f" (trial #{r.best.number})" if r.best else ""
+    return (f'<p class="caption">What the best trial{best} ran: its model and its training values, rebuilt from the '
+            "spec as launched and the values it sampled.</p>" + recipe_html(r)
+            + "<h3>Kept checkpoints</h3>" + checkpoints_html(r))
+
+
 def _search(r: StudyReport) -> str:
     study = as_optuna_study(r)
     label = esc(r.objective.label)
@@ -262,6 +275,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("leaderboard", "Leaderboard", "Leaderboard", _leaderboard),
     Section("params", "Size vs quality", "SI-SNRi against parameter count", _params),
     Section("masks", "Mask × activation", "Mask × activation", _masks, shown=lambda r: bool(r.mask_knobs)),
+    Section("winner", "Best trial", "The best trial's recipe and the kept checkpoints", _winner),
+    Section("listen", "Listen", "Listen: separated test utterances", listen_html),
     Section("search", "Search", "Search diagnostics", _search),
     Section("unfinished", "Unfinished trials", "Pruned, failed and running trials", _unfinished),
     Section("curves", "Learning curves", "The objective per epoch", _curves),

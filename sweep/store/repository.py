@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
+from sweep.objective import objectives_text
 from sweep.scoring.registry import TEST_METRICS, summary_metrics
 from sweep.store.engine import (StorageError, existing_columns, make_engine, missing_database, prepare_folder,
                                 read_columns, safe_url, split_data_root, storage_errors, up_to_date, upgrade)
@@ -176,7 +177,7 @@ class Store:
             row = StudyRow(name=name, family=spec.family, spec_path=spec.path, spec_yaml=spec.text,
                            sampler=spec.sampler, scheduler=spec.scheduler, n_trials=spec.n_trials,
                            seed=spec.seed, dataset=json.dumps(spec.dataset.__dict__),
-                           objective=f"{spec.objective.mode} {spec.objective.metric}",
+                           objective=objectives_text(getattr(spec, "objectives", None) or (spec.objective,)),
                            budget=spec.budget, **runtime_record())
             s.add(row)
             try:
@@ -295,6 +296,14 @@ class Store:
             row.epochs_done = kept[-1].epoch if kept else 0
             row.valid_si_snri = kept[-1].valid_si_snri if kept else None
             row.objective_value = None
+            s.commit()
+
+    @_writes
+    def set_pareto_ranks(self, study_id: int, ranks: dict[int, int]) -> None:
+        """Each trial's Pareto rank (0: on the front); trials not in ``ranks`` get none."""
+        with self.session() as s:
+            for row in s.scalars(select(TrialRow).where(TrialRow.study_id == study_id)):
+                row.pareto_rank = ranks.get(row.number)
             s.commit()
 
     @_reads(_no_study)

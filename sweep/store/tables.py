@@ -21,7 +21,9 @@ from sweep.scoring.registry import TEST_METRICS, summary_metrics
 RUNNING, COMPLETE, PRUNED, FAILED = "running", "complete", "pruned", "failed"
 # Stopped by a signal or a lost lease: still running in Optuna, continued by `sweep resume`.
 INTERRUPTED = "interrupted"
-STATUSES = (RUNNING, COMPLETE, PRUNED, FAILED, INTERRUPTED)
+# Broke a spec constraint (e.g. too many parameters): never trained; Optuna has it as pruned.
+INFEASIBLE = "infeasible"
+STATUSES = (RUNNING, COMPLETE, PRUNED, FAILED, INTERRUPTED, INFEASIBLE)
 NAME_LENGTH = 200  # sweep_study.name; also what a spec's study name may be (sweep.spec checks it)
 # The alembic revision these tables are (sweep/store/migrations/versions; docs/store.md). A schema
 # change is a new migration there and this constant moved to its revision, in the same commit.
@@ -66,7 +68,7 @@ class StudyRow(_Runtime, Base):
     seed: Mapped[int] = mapped_column(Integer)
     dataset: Mapped[str] = mapped_column(Text)  # the spec's dataset section, JSON
     data_root: Mapped[str | None] = mapped_column(Text)  # the resolved corpus folder the trials read
-    objective: Mapped[str] = mapped_column(String(64))  # "max valid_si_snri"
+    objective: Mapped[str] = mapped_column(String(64))  # "max valid_si_snri" (", "-separated: several)
     budget: Mapped[str | None] = mapped_column(String(64))  # the spec's chosen `budgets` entry, if any
     driver: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the driver running it now
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # that driver's last sign of life
@@ -112,6 +114,7 @@ class TrialRow(_Runtime, Base):
     checkpoint_bytes: Mapped[int | None] = mapped_column(BigInteger)
     checkpoint_epoch: Mapped[int | None] = mapped_column(Integer)  # the epoch its latest state finished
     best_epoch: Mapped[int | None] = mapped_column(Integer)  # best validation SI-SNRi: the tested weights
+    pareto_rank: Mapped[int | None] = mapped_column(Integer)  # multi-objective studies: 0 on the Pareto front
     study: Mapped[StudyRow] = relationship(back_populates="trials")
     epochs: Mapped[list["EpochRow"]] = relationship(back_populates="trial", cascade="all, delete-orphan")
     results: Mapped[list["ResultRow"]] = relationship(back_populates="trial", cascade="all, delete-orphan")

@@ -52,6 +52,11 @@ def run_trial(config: dict[str, Any], report: Report | None = None) -> None:
     ``config["restore"]`` (optional) a checkpoint to continue from when Tune has none."""
     from ray import tune
 
+    if config.get("infeasible"):  # a broken constraint, found and told at ask: nothing to train
+        (report or _tune_report)({"epoch": 0, "infeasible": config["infeasible"]["reason"],
+                                  "param_count": config["infeasible"]["param_count"],
+                                  "valid_si_snri": float("nan"), "train_loss": float("nan")})
+        return
     identity = {"study": config.get("study"), "trial": config.get("number")}
     tuned = tune.get_checkpoint()
     if tuned is not None:

@@ -5,9 +5,10 @@ Revises: 0002
 Create Date: 2026-12-01
 
 Nullable columns only (no table copy, even on SQLite): on ``sweep_trial`` the checkpoint's
-URI, size, ``checkpoint_epoch`` and ``best_epoch``, and ``valid_s``; on ``sweep_study``
+URI, size, ``checkpoint_epoch`` and ``best_epoch``, ``valid_s`` and ``pareto_rank``; on ``sweep_study``
 ``phases`` (JSON). Trials of older releases kept no checkpoint: their columns stay empty.
-The new status value ``interrupted`` needs no schema change (``status`` is a string).
+The new status values ``interrupted`` and ``infeasible`` need no schema change (``status`` is a
+string).
 
 Forward only: an older release refuses a newer database instead of downgrading it.
 """
@@ -26,7 +27,7 @@ depends_on = None
 NEW_COLUMNS = {
     "sweep_trial": lambda: [sa.Column("checkpoint_uri", sa.Text), sa.Column("checkpoint_bytes", sa.BigInteger),
                             sa.Column("checkpoint_epoch", sa.Integer), sa.Column("best_epoch", sa.Integer),
-                            sa.Column("valid_s", sa.Float)],
+                            sa.Column("valid_s", sa.Float), sa.Column("pareto_rank", sa.Integer)],
     "sweep_study": lambda: [sa.Column("phases", sa.JSON)],
 }
 
