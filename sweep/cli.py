@@ -390,6 +390,10 @@ def _study_parsers(sub) -> None:
     _storage(sp)
     sp.set_defaults(handler=cmd_results)
 
+    from sweep.replay.command import add_parser as add_replay
+
+    add_replay(sub, _storage)
+
     sp = sub.add_parser("families", help="the separator families, their blocks, parameters and sizes")
     sp.add_argument("--format", choices=("table", "csv"), default="table")
     sp.set_defaults(handler=cmd_families)

@@ -152,6 +152,22 @@ def test_listen_says_why_there_is_nothing_to_play_in_one_line(tmp_path, tiny_dat
     assert len(notes) <= 1 and line.format(gone=gone, ckpt=ckpt) in section
 
 
+def test_a_model_that_fails_while_separating_gets_its_line_and_the_page_still_renders(tmp_path, tiny_data,
+                                                                                      monkeypatch):
+    from sweep.report import listen
+
+    def out_of_memory(model, utt):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore text")
+
+    monkeypatch.setattr(listen, "separate", out_of_memory)
+    store, st = _study(tmp_path, tiny_data)
+    keep(store, st.id, 1, kept_model(tmp_path / "ckpt"))
+    section = _listen(write_report(store, "tiny", tmp_path / "r.html"))
+    assert "<audio" not in section and "0 clip(s), 0.00 MB" in section
+    assert (f"Trial #1&#x27;s checkpoint at {tmp_path / 'ckpt'} did not load or run (RuntimeError: CUDA out of "
+            "memory. Tried to allocate 2.00 GiB), so there is nothing to play.") in section
+
+
 def test_kept_checkpoints_are_linked_with_size_and_epochs(tmp_path, tiny_data):
     store, st = _study(tmp_path, tiny_data, "report: {audio_utterances: 0}\n")
     uri = kept_model(tmp_path / "runs" / "trial_1" / "checkpoint_000002")

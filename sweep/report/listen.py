@@ -88,11 +88,28 @@ def _load(item: Listening, conditions: dict[str, Path], n: int) -> list[Utteranc
         item.model, card = load_separator(uri, "cpu")
         return read_utterances(conditions, n, card.n_src, card.sample_rate)
     except Exception as exc:  # noqa: BLE001  (a report must render; the line names the cause)
-        item.model = None
-        first = (str(exc).strip().splitlines() or [""])[0]
-        item.note = (f"Trial #{item.view.number}'s checkpoint at {uri} did not load or run "
-                     f"({type(exc).__name__}: {first}), so there is nothing to play.")
+        _failed(item, uri, exc)
         return []
+
+
+def _failed(item: Listening, uri: str, exc: Exception) -> None:
+    """Give ``item`` no players and a note naming the exception."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    item.model, item.utterances = None, []
+    item.note = (f"Trial #{item.view.number}'s checkpoint at {uri} did not load or run "
+                 f"({type(exc).__name__}: {first}), so there is nothing to play.")
+
+
+def _separate(items: list[Listening]) -> dict[int, Clip]:
+    """Every chosen utterance separated by its trial's model, by ``id`` of the utterance; a trial
+    whose model fails on one gets a note instead of players."""
+    clips: dict[int, Clip] = {}
+    for item in items:
+        try:
+            clips.update({id(u): separate(item.model, u) for u in item.utterances})
+        except Exception as exc:  # noqa: BLE001  (e.g. out of memory on a long utterance)
+            _failed(item, checkpoint_uri(item.view) or "", exc)
+    return clips
 
 
 def plan_listening(r: StudyReport, settings: ReportSpec) -> tuple[list[Listening], int, int]:
@@ -122,14 +139,15 @@ def listen_html(r: StudyReport) -> str:
     """The section's body: a caption, then per trial its players or its one-line note."""
     settings = report_settings(r)
     if settings.audio_utterances == 0:
-        return '<p class="caption dim" id="listen-note">No players: the spec sets <code>report.audio_utterances: 0</code>.</p>'
+        return ('<p class="caption dim" id="listen-note">No players: the spec sets '
+                "<code>report.audio_utterances: 0</code>.</p>")
     if r.best is None:
         return '<p class="caption dim" id="listen-note">No complete trial yet: nothing to play.</p>'
     _, why = _conditions(r)
     if why is not None:
         return f'<p class="note" id="listen-note">{esc(why)}</p>'
     items, dropped, dropped_bytes = plan_listening(r, settings)
-    clips = {id(u): separate(i.model, u) for i in items for u in i.utterances}
+    clips = _separate(items)
     shown = sum(len(i.utterances) for i in items)
     used = sum(u.embedded_bytes for i in items for u in i.utterances)
     caption = (f'<p class="caption">The first {settings.audio_utterances} test utterance(s) of each condition, '
