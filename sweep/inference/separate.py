@@ -1,0 +1,124 @@
+"""Recordings in, one WAV per speaker out: ``meeting.wav`` -> ``OUT/meeting_s1.wav``, ``meeting_s2.wav``.
+
+Each input is read whole (soundfile: WAV, FLAC, ...; mono, or one channel of a multi-channel
+file with ``channel``), resampled to the model's rate when it differs
+(``torchaudio.functional.resample``), separated in overlapping chunks
+(:mod:`sweep.inference.chunks`), resampled back and written at the input's rate with exactly the
+input's number of samples, as 32-bit float WAV: the separator's output level as it is, without
+clipping or rescaling (models trained on SI-SNR fix no output scale).
+
+Every input is checked (readable audio, channel, distinct output names) before the first is
+separated, so bad input stops the command before it writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sweep.audio import audio_info, read_audio, write_wav
+from sweep.inference.chunks import ChunkPlan, separate_chunked
+
+
+class InputError(ValueError):
+    """A bad input file or option: one line naming it (the command exits 2)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the WAVs it becomes (``outputs[s]``: speaker ``s + 1``)."""
+
+    path: Path
+    rate: int  # Hz
+    channels: int
+    frames: int  # samples
+    outputs: tuple[Path, ...]
+
+
+def plan_jobs(inputs: Sequence[Path], out_dir: Path, n_src: int, channel: int | None) -> list[Job]:
+    """Check every input's header and name its outputs ``OUT/STEM_s1.wav`` ... ``_sS.wav``.
+
+    Raises:
+        InputError: a missing or unreadable file, a multi-channel file without ``channel``, a
+            channel it does not have, an empty file, or two inputs with the same stem.
+    """
+    jobs, seen = [], {}
+    for path in map(Path, inputs):
+        try:
+            rate, channels, frames = audio_info(path)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if channels > 1 and channel is None:
+            raise InputError(f"{path}: {channels} channels; separate one of them with --channel K (0 to {channels - 1})")
+        if channel is not None and not 0 <= channel < channels:
+            raise InputError(f"{path}: --channel {channel}, but the file has {channels} channel(s) (0 to {channels - 1})")
+        if frames == 0:
+            raise InputError(f"{path}: no samples")
+        if path.stem in seen:
+            raise InputError(f"{seen[path.stem]} and {path} would both write {out_dir / path.stem}_s1.wav; "
+                             "rename one or separate them into different folders")
+        seen[path.stem] = path
+        outputs = tuple(out_dir / f"{path.stem}_s{s + 1}.wav" for s in range(n_src))
+        jobs.append(Job(path, rate, channels, frames, outputs))
+    return jobs
+
+
+def read_channel(path: Path, channel: int | None) -> tuple[np.ndarray, int]:
+    """``([T] float32, rate Hz)``: the file's samples, or its channel ``channel`` (0-based)."""
+    try:
+        x, rate = read_audio(path)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return (x if x.ndim == 1 else x[channel or 0]), rate
+
+
+def resample(x: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
+    """``[..., T]`` at ``from_rate`` Hz -> ``[..., T']`` at ``to_rate`` Hz (band-limited sinc)."""
+    if from_rate == to_rate:
+        return x
+    import torchaudio.functional as F
+
+    return F.resample(x, from_rate, to_rate)
+
+
+def separate_waveform(model: torch.nn.Module, x: np.ndarray, rate: int, model_rate: int, plan_s: tuple[float, float] | None,
+                      device: torch.device | str = "cpu") -> np.ndarray:
+    """Separate one mixture at its own rate.
+
+    Args:
+        model: separator in eval mode on ``device``, at ``model_rate`` Hz.
+        x: ``[T]`` float samples at ``rate`` Hz.
+        plan_s: ``(chunk_s, overlap_s)`` in seconds, or None for one pass.
+
+    Returns:
+        ``[S, T]`` float32 at ``rate`` Hz, exactly ``T`` samples.
+    """
+    mixture = resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), rate, model_rate)
+    plan = None if plan_s is None else ChunkPlan.from_seconds(*plan_s, model_rate)
+    y = resample(separate_chunked(model, mixture, plan, device), model_rate, rate)
+    length = x.shape[-1]
+    if y.shape[-1] < length:
+        y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
+    return y[:, :length].numpy()
+
+
+def separate_files(model: torch.nn.Module, model_rate: int, jobs: Sequence[Job], channel: int | None,
+                   plan_s: tuple[float, float] | None, device: torch.device | str = "cpu",
+                   progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Separate each job's file and write its WAVs (folders created); returns the paths written."""
+    written = []
+    for job in jobs:
+        x, rate = read_channel(job.path, channel)
+        y = separate_waveform(model, x, rate, model_rate, plan_s, device)
+        for path, source in zip(job.outputs, y):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_wav(path, source, rate, subtype="FLOAT")
+            written.append(path)
+        if progress is not None:
+            progress(f"{job.path}: {job.frames / job.rate:.1f} s at {job.rate} Hz -> "
+                     + ", ".join(p.name for p in job.outputs))
+    return written
