@@ -14,8 +14,9 @@ docs/families.md, "Adding a family".
 named in the environment variable ``SWEEP_PLUGINS``, comma-separated importable module names
 (``SWEEP_PLUGINS=stub_family,mylab.models``). They are imported after the built-in families, in
 every process that imports ``sweep.models``: the driver, and the Ray workers, which inherit the
-driver's environment (``sweep.driver.cluster`` also hands ``SWEEP_PLUGINS`` to Ray's runtime
-environment). Each module registers its families with :func:`register` as the built-in ones do.
+driver's environment (with ``--ray-address``, ``sweep.driver.cluster`` hands ``SWEEP_PLUGINS`` and
+``PYTHONPATH`` to the cluster's workers). Each module registers its families with :func:`register`
+as the built-in ones do.
 A module that cannot be imported raises ``ImportError`` naming ``SWEEP_PLUGINS``.
 """
 

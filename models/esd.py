@@ -37,7 +37,7 @@ from these blocks); ``uconv`` is SuDoRM-RF's separator with these heads.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +164,7 @@ class ESD(Separator):
         return utterance_pit_loss(masks * spec.abs().unsqueeze(1), target)[0]
 
 
-def _separator(name: str, k: Mapping[str, Any], C: int, out: Any) -> nn.Module:
+def _separator(name: str, k: Mapping[str, Any], C: int, out: Callable[[int], int]) -> nn.Module:
     """Separator ``name`` on ``C`` features with its own knobs ``k`` (namespace stripped);
     ``out(width)`` is the output channels for a core of that width."""
     if name == "blstm":
@@ -201,8 +201,7 @@ def build_esd(n_src: int = 2, sample_rate: int = 8000, **knobs: Any) -> ESD:
     gated = knobs["mask_head"] == "gated"
     separator = _separator(knobs["separator"], own(knobs["separator"]), C,
                            lambda width: n_src * (width if gated else C))
-    width = separator.width
-    head = (GatedMaskHead(n_src, width, C, knobs["activation"]) if gated
+    head = (GatedMaskHead(n_src, separator.width, C, knobs["activation"]) if gated
             else LinearMaskHead(n_src, C, knobs["activation"]))
     return ESD(encoder, separator, head, decoder, n_src, sample_rate, mask_type)
 

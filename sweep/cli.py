@@ -8,6 +8,8 @@
     sweep results STUDY [--format csv|json|latex] [-o FILE] [--storage URL]
     sweep oracle (--spec SPEC | --data ROOT) [--storage URL]
     sweep families [--format table|csv]
+    sweep separate STUDY (--best | --trial N) IN... -o DIR [--channel K] [--chunk-s S] [--overlap-s S] [--device D]
+    sweep export STUDY (--best | --trial N) --format torchscript|onnx -o FILE
     sweep data make [--root DIR] [--seed N] [--n-train N] [--n-valid N] [--n-test N]
     sweep data check SPEC [--budget NAME]
 
@@ -393,6 +395,10 @@ def _study_parsers(sub) -> None:
     from sweep.replay.command import add_parser as add_replay
 
     add_replay(sub, _storage)
+
+    from sweep.inference.command import add_parsers as add_inference
+
+    add_inference(sub, _storage)  # separate, export
 
     sp = sub.add_parser("families", help="the separator families, their blocks, parameters and sizes")
     sp.add_argument("--format", choices=("table", "csv"), default="table")

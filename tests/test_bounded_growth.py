@@ -5,7 +5,8 @@
 - the benchmark's stub family keeps the Separator contract with a handful of parameters;
 - ``sweep status`` lists the parameters that vary across a study (one pass per key);
 - a short run of the benchmark through the real ``sweep launch`` finishes every trial (the stub
-  family reaches the Ray workers) and ends with the line ``trials=N rss_start_mb=.. ...``.
+  family reaches the Ray workers) and ends with the line ``trials=N rss_start_mb=.. ...``;
+- with ``--ray-address``, the plugin reaches the workers of a cluster started without it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import io
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +166,40 @@ def test_a_short_run_of_the_benchmark_ends_with_its_figures(tmp_path, tiny_data)
     assert 50 < figures["rss_start_mb"] < 4000 and 50 < figures["rss_end_mb"] < 4000
     assert 0 < figures["status_s"] < 30 and 0 < figures["report_s"] < 120
     assert (tmp_path / "growth.html").stat().st_size > 10_000
+
+
+@pytest.fixture
+def ray_head():
+    """A `ray start` head whose environment has neither SWEEP_PLUGINS nor PYTHONPATH; its address.
+    Stopped by the ids of its own processes (their command lines name its temp folder)."""
+    tmp = f"/tmp/rbg{os.getpid()}"  # Ray's socket paths must stay short
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("SWEEP_PLUGINS", "PYTHONPATH")}
+    env["RAY_AUTH_MODE"] = "token"
+    subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", "--port", str(port), "--num-cpus",
+                    "2", "--include-dashboard", "false", "--node-ip-address", "127.0.0.1", "--temp-dir", tmp],
+                   check=True, capture_output=True, env=env, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for sig in ("-TERM", "-KILL"):
+            ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+            for pid in [int(ln.split()[0]) for ln in ps.splitlines() if tmp in ln]:
+                subprocess.run(["kill", sig, str(pid)], capture_output=True)
+            time.sleep(3)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_cluster_started_without_the_plugin_runs_its_family(tmp_path, tiny_data, ray_head) -> None:
+    bench = load_benchmark()
+    shutil.copytree(tiny_data, bench.corpus_dir(tmp_path))
+    (tmp_path / "growth.yaml").write_text(bench.spec_text(2))
+    env = {**bench.bench_env(tmp_path), "RAY_AUTH_MODE": "token"}
+    done = subprocess.run([bench.SWEEP, "launch", "growth.yaml", "--storage", f"sqlite:///{tmp_path / 'g.db'}",
+                           "--ray-address", ray_head], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "study growth: 2/2 finished, 0 failed" in done.stdout, done.stdout

@@ -25,9 +25,10 @@ def init_ray(ray_address: str | None) -> None:
     # launch; it stays on, the banner goes.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     options = {} if ray_address else {"num_cpus": os.cpu_count()}
-    plugins = os.environ.get("SWEEP_PLUGINS")
-    if ray_address and plugins:  # a cluster's workers do not inherit the driver's environment
-        options["runtime_env"] = {"env_vars": {"SWEEP_PLUGINS": plugins}}  # (see sweep.models: plugins)
+    if ray_address and os.environ.get("SWEEP_PLUGINS"):  # sweep.models: plugins. A cluster's workers
+        # do not inherit the driver's environment: hand them the plugins and where they are found.
+        options["runtime_env"] = {"env_vars": {k: os.environ[k] for k in ("SWEEP_PLUGINS", "PYTHONPATH")
+                                               if os.environ.get(k)}}
     ray.init(address=ray_address or "local", include_dashboard=False, log_to_driver=False,
              logging_level=logging.WARNING, configure_logging=False, **options)
 

@@ -30,23 +30,28 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class Job:
-    """One input file and the WAVs it becomes (``outputs[s]``: speaker ``s + 1``)."""
+    """One input file, checked: its rate (Hz), channels and length (samples)."""
 
     path: Path
-    rate: int  # Hz
+    rate: int
     channels: int
-    frames: int  # samples
-    outputs: tuple[Path, ...]
+    frames: int
+
+    def outputs(self, out_dir: Path, n_src: int) -> list[Path]:
+        """``OUT/STEM_s1.wav`` ... ``OUT/STEM_sS.wav``: speaker ``s`` in ``outputs[s - 1]``."""
+        return [out_dir / f"{self.path.stem}_s{s + 1}.wav" for s in range(n_src)]
 
 
-def plan_jobs(inputs: Sequence[Path], out_dir: Path, n_src: int, channel: int | None) -> list[Job]:
-    """Check every input's header and name its outputs ``OUT/STEM_s1.wav`` ... ``_sS.wav``.
+def plan_jobs(inputs: Sequence[Path], channel: int | None) -> list[Job]:
+    """Check every input's header before anything is separated.
 
     Raises:
         InputError: a missing or unreadable file, a multi-channel file without ``channel``, a
-            channel it does not have, an empty file, or two inputs with the same stem.
+            channel it does not have, an empty file, or two inputs with the same stem (their
+            outputs would collide).
     """
-    jobs, seen = [], {}
+    jobs: list[Job] = []
+    seen: dict[str, Path] = {}
     for path in map(Path, inputs):
         try:
             rate, channels, frames = audio_info(path)
@@ -59,11 +64,10 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, n_src: int, channel: int | 
         if frames == 0:
             raise InputError(f"{path}: no samples")
         if path.stem in seen:
-            raise InputError(f"{seen[path.stem]} and {path} would both write {out_dir / path.stem}_s1.wav; "
+            raise InputError(f"{seen[path.stem]} and {path} would both write {path.stem}_s1.wav; "
                              "rename one or separate them into different folders")
         seen[path.stem] = path
-        outputs = tuple(out_dir / f"{path.stem}_s{s + 1}.wav" for s in range(n_src))
-        jobs.append(Job(path, rate, channels, frames, outputs))
+        jobs.append(Job(path, rate, channels, frames))
     return jobs
 
 
@@ -85,20 +89,19 @@ def resample(x: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
     return F.resample(x, from_rate, to_rate)
 
 
-def separate_waveform(model: torch.nn.Module, x: np.ndarray, rate: int, model_rate: int, plan_s: tuple[float, float] | None,
+def separate_waveform(model: torch.nn.Module, x: np.ndarray, rate: int, model_rate: int, plan: ChunkPlan | None,
                       device: torch.device | str = "cpu") -> np.ndarray:
     """Separate one mixture at its own rate.
 
     Args:
         model: separator in eval mode on ``device``, at ``model_rate`` Hz.
         x: ``[T]`` float samples at ``rate`` Hz.
-        plan_s: ``(chunk_s, overlap_s)`` in seconds, or None for one pass.
+        plan: chunks in samples at ``model_rate`` (:meth:`ChunkPlan.from_seconds`), or None for one pass.
 
     Returns:
         ``[S, T]`` float32 at ``rate`` Hz, exactly ``T`` samples.
     """
     mixture = resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), rate, model_rate)
-    plan = None if plan_s is None else ChunkPlan.from_seconds(*plan_s, model_rate)
     y = resample(separate_chunked(model, mixture, plan, device), model_rate, rate)
     length = x.shape[-1]
     if y.shape[-1] < length:
@@ -106,19 +109,23 @@ def separate_waveform(model: torch.nn.Module, x: np.ndarray, rate: int, model_ra
     return y[:, :length].numpy()
 
 
-def separate_files(model: torch.nn.Module, model_rate: int, jobs: Sequence[Job], channel: int | None,
-                   plan_s: tuple[float, float] | None, device: torch.device | str = "cpu",
+def separate_files(model: torch.nn.Module, model_rate: int, jobs: Sequence[Job], out_dir: Path,
+                   channel: int | None, plan: ChunkPlan | None, device: torch.device | str = "cpu",
                    progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Separate each job's file and write its WAVs (folders created); returns the paths written."""
-    written = []
+    """Separate each job's file into ``out_dir`` (created); returns the WAVs written, in order."""
+    written: list[Path] = []
     for job in jobs:
         x, rate = read_channel(job.path, channel)
-        y = separate_waveform(model, x, rate, model_rate, plan_s, device)
-        for path, source in zip(job.outputs, y):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_wav(path, source, rate, subtype="FLOAT")
-            written.append(path)
+        y = separate_waveform(model, x, rate, model_rate, plan, device)
+        outputs = job.outputs(out_dir, y.shape[0])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path, source in zip(outputs, y):
+            try:
+                write_wav(path, source, rate, subtype="FLOAT")
+            except ValueError as exc:  # soundfile could not write it
+                raise InputError(str(exc)) from None
+        written += outputs
         if progress is not None:
             progress(f"{job.path}: {job.frames / job.rate:.1f} s at {job.rate} Hz -> "
-                     + ", ".join(p.name for p in job.outputs))
+                     + ", ".join(str(p) for p in outputs))
     return written

@@ -9,6 +9,9 @@ Modules, by job:
 * :mod:`~sweep.report.views`: :class:`TrialView` per trial, with CIs, the objective's best and ties;
 * :mod:`~sweep.report.tables`: the HTML tables and cell formatting;
 * :mod:`~sweep.report.figures`: the plotly figures;
+* :mod:`~sweep.report.kept`: the best trial's training recipe and the kept checkpoints;
+* :mod:`~sweep.report.listen` and :mod:`~sweep.report.clips`: test utterances separated by the
+  kept models, as embedded audio players under the spec's ``report.audio_max_mb``;
 * :mod:`~sweep.report.families`: ``sweep families``.
 
 Names are imported lazily, so ``sweep families`` does not load plotly.
