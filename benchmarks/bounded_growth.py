@@ -12,8 +12,9 @@ timed (wall clock of the subprocess, Python start-up included).
 
 The last line is ``trials=N rss_start_mb=A rss_end_mb=B status_s=S report_s=R`` where ``A`` is
 the driver's RSS when 10% of the trials had finished (Ray, Tune and torch are loaded by then),
-``B`` its last sample before the run ended, and ``S``, ``R`` the medians of three runs each. Targets (issue 9): ``B`` about ``A``,
-``S`` < 1 s, ``R`` < 30 s at 1,000 trials.
+``B`` its last sample before the run ended, and ``S``, ``R`` the medians of three runs each (the
+line before gives their CPU seconds, which a shared machine's load changes less). Targets
+(issue 9): ``B`` about ``A``, ``S`` < 1 s, ``R`` < 30 s at 1,000 trials.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -141,17 +143,24 @@ def launch(work: Path, trials: int, env: dict[str, str], out) -> tuple[int, list
     return rc, sampler.samples, wall
 
 
-def time_cli(args: list[str], work: Path, env: dict[str, str], repeats: int = 3) -> tuple[float, str]:
-    """Median wall seconds of ``repeats`` runs of one ``sweep`` command (start-up included; a shared
-    machine's load drifts) and its stdout; raises on failure."""
-    walls = []
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_cli(args: list[str], work: Path, env: dict[str, str], repeats: int = 3) -> tuple[float, float, str]:
+    """Median wall seconds and median CPU seconds (user + system) of ``repeats`` runs of one ``sweep``
+    command (start-up included; on a shared machine the CPU time drifts less than the wall time)
+    and its stdout; raises on failure."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _children_cpu_s()
         done = subprocess.run([SWEEP, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
         walls.append(time.monotonic() - t0)
+        cpus.append(_children_cpu_s() - c0)
         if done.returncode != 0:
             raise RuntimeError(f"sweep {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return statistics.median(walls), done.stdout
+    return statistics.median(walls), statistics.median(cpus), done.stdout
 
 
 def run(trials: int, work: Path, out=sys.stdout) -> dict[str, float]:
@@ -167,9 +176,11 @@ def run(trials: int, work: Path, out=sys.stdout) -> dict[str, float]:
     print(f"launch wall {wall:.1f} s ({wall / trials:.2f} s per trial); peak driver rss "
           f"{max(s.rss_mb for s in samples):.1f} MB", file=out, flush=True)
     storage = ["--storage", f"sqlite:///{work / 'sweep.db'}"]
-    status_s, status_out = time_cli(["status", STUDY, *storage], work, env)
+    status_s, status_cpu, status_out = time_cli(["status", STUDY, *storage], work, env)
     print(status_out.strip().splitlines()[0], file=out)
-    report_s, _ = time_cli(["report", STUDY, "-o", str(work / "growth.html"), *storage], work, env)
+    report_s, report_cpu, _ = time_cli(["report", STUDY, "-o", str(work / "growth.html"), *storage], work, env)
+    print(f"cpu seconds (user + system, median of 3): status {status_cpu:.2f}, report {report_cpu:.2f}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=out)
     figures = {"trials": trials, "rss_start_mb": at_fraction(samples, trials, MILESTONES[0]).rss_mb,
                "rss_end_mb": samples[-1].rss_mb, "status_s": status_s, "report_s": report_s}
     print(f"trials={trials} rss_start_mb={figures['rss_start_mb']:.1f} rss_end_mb={figures['rss_end_mb']:.1f} "

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
-from sweep.spec import Spec
+from typing import TYPE_CHECKING
+
 from sweep.store import Store
 from sweep.store.engine import safe_url
+
+if TYPE_CHECKING:  # `sweep status` finds a study without parsing specs
+    from sweep.spec import Spec
 
 
 def spec_for_study(store: Store, name: str) -> Spec:

@@ -149,3 +149,26 @@ def test_a_reader_reads_an_older_database_as_it_is(tmp_path):
     assert len(trials) == 0 and "objective_value" in trials and len(reader.utterance_frame("old")) == 0
     assert len(reader.oracle_frame()) == 0 and reader.counts(row.id)["complete"] == 0
     assert db.read_bytes() == before  # no column added, no table created
+
+
+def test_a_trial_continued_after_its_final_report_was_written_writes_its_test_rows_once(tmp_path):
+    """The fault campaign's kill right after a trial's last epoch row: the resumed trial only tests
+    again, and its second final report must replace the first's rows, not collide with them."""
+    from sweep.spec import parse_spec
+    from tests.conftest import tiny_spec
+
+    spec = parse_spec(tiny_spec(tmp_path))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    sid = store.ensure_study("tiny", spec).id
+    store.trial_queued(sid, 0, spec.resolve_trial({"mask_type": "AM"}))
+    row = {"condition": "closed", "assignment": "default", "n_utterances": 1, "si_snri": 1.0, "sdri": 1.5,
+           "utterances": [{"name": "u1", "si_snri": 1.0, "sdri": 1.5}]}
+    store.add_epoch(sid, 0, 1, 0.5, 1.0, 2.0)
+    store.add_results(sid, 0, [row])
+    store.restart_trial(sid, 0, None, after_epoch=1)  # the resume
+    assert store.frames("tiny")[1].empty and store.utterance_frame("tiny").empty
+    store.add_results(sid, 0, [row])
+    store.add_results(sid, 0, [{**row, "si_snri": 2.0}])  # the same final report delivered twice
+    results = store.frames("tiny")[1]
+    assert list(results["si_snri"]) == [2.0] and len(store.utterance_frame("tiny")) == 1
+    assert [e for e in store.frames("tiny")[2]["epoch"]] == [1]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads in stream(): the CLI imports this module and `sweep status` needs no numpy
+    import numpy as np
 
 __all__ = ["SPLITS", "EVAL_SPLITS", "CONDITIONS", "FOLDER", "FOLDERS", "LEVELS", "PEAK", "LEVEL_DBFS", "REL_LEVEL_DB",
            "NOISE_SNR_DB", "N_TRAIN", "N_VALID", "N_TEST", "Stream", "stream", "ProgressFn"]
@@ -59,6 +61,8 @@ class Stream(enum.IntEnum):
 
 def stream(seed: int, tag: Stream, *keys: int) -> np.random.Generator:
     """The generator of stream ``tag`` for ``seed`` (and e.g. a split, an epoch, an index)."""
+    import numpy as np
+
     return np.random.default_rng([int(seed), int(tag), *(int(k) for k in keys)])
 
 

@@ -171,10 +171,11 @@ def _leaderboard_head(r: StudyReport, cols: list[tuple[str, str]]) -> tuple[str,
     return f"<tr>{head1}</tr><tr>{head2}</tr>", width
 
 
-def _leaderboard_row(r: StudyReport, v: TrialView, rank: int | None, cols: list[tuple[str, str]]) -> str:
+def _leaderboard_row(r: StudyReport, v: TrialView, rank: int | None, cols: list[tuple[str, str]],
+                     family_column: bool) -> str:
     p, row = v.params, v.row
     cells = [f'<td class="num">{"" if rank is None else rank}</td>', f'<td class="num">{v.number}</td>']
-    if several_families(r):
+    if family_column:
         cells.append(f"<td>{esc(v.family)}</td>")
     if r.mask_knobs:
         knobs = r.mask_knobs.get(v.family)
@@ -200,10 +201,11 @@ def leaderboard_html(r: StudyReport) -> str:
     cols = _score_columns(r)
     head, width = _leaderboard_head(r, cols)
     body, rank = [], 0
+    family_column = several_families(r)  # once, not per row: it reads every trial
     for v in leaderboard_order(r.views, r.objective):
         ranked = v.status == COMPLETE and v.objective_value is not None
         rank += ranked
-        body.append(_leaderboard_row(r, v, rank if ranked else None, cols))
+        body.append(_leaderboard_row(r, v, rank if ranked else None, cols, family_column))
     if not body:
         body.append(f'<tr><td colspan="{width}" class="dim">no trials yet</td></tr>')
     return (f'<table class="board" id="leaderboard-table"><thead>{head}</thead>'

@@ -249,6 +249,9 @@ class Store:
         summary = [m.name for m in summary_metrics()]
         with self.session() as s:
             row = TrialRow.find_or_raise(s, study_id, number)
+            for scored in [*row.results, *row.utterances]:  # a final report seen twice writes once
+                s.delete(scored)
+            s.flush()
             for r in results:
                 s.add(ResultRow(trial_id=row.id, condition=r["condition"], assignment=r["assignment"],
                                 n_utterances=r["n_utterances"], **{k: r.get(k) for k in summary}))
@@ -292,6 +295,8 @@ class Store:
             for epoch in list(row.epochs):
                 if epoch.epoch > after_epoch:
                     s.delete(epoch)
+            for scored in [*row.results, *row.utterances]:  # the final report writes them again
+                s.delete(scored)
             row.status, row.finished_at, row.error = RUNNING, None, note[:2000] if note else None
             row.epochs_done = kept[-1].epoch if kept else 0
             row.valid_si_snri = kept[-1].valid_si_snri if kept else None
