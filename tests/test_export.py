@@ -107,7 +107,7 @@ def _cli(capsys, *argv) -> tuple[int, str, str]:
 
 
 def test_export_writes_the_model_and_its_card(tmp_path, capsys):
-    url = kept_study(tmp_path)
+    url = kept_study(tmp_path, models.FAMILIES["sudormrf"].presets["cpu"], "sudormrf")  # the quickest to export
     target = tmp_path / "models" / "demo.onnx"
     rc, out, err = _cli(capsys, "export", "demo", "--best", "--format", "onnx", "-o", target, "--storage", url)
     assert rc == 0, err
@@ -118,7 +118,7 @@ def test_export_writes_the_model_and_its_card(tmp_path, capsys):
 
     model, ckpt = load_separator(str(tmp_path / "runs" / "trial_1"))
     assert {k: card[k] for k in ("family", "params", "param_count", "sample_rate", "n_src", "study", "trial")} == {
-        "family": "convtasnet", "params": ckpt.params, "param_count": model.param_count(), "sample_rate": SR,
+        "family": "sudormrf", "params": ckpt.params, "param_count": model.param_count(), "sample_rate": SR,
         "n_src": 2, "study": "demo", "trial": 1}
     assert card["spec"] == SPEC and card["objective"] == {"metric": "max valid_si_snri", "value": 2.0}
     scores = {(r["condition"], r["assignment"]): (r["si_snri"], r["sdri"]) for r in card["test_scores"]}
@@ -142,3 +142,50 @@ def test_export_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, words):
     assert rc == 2 and out == "", err
     assert len(err.strip().splitlines()) == 1 and err.startswith("sweep: ") and words in err, err
     assert not (tmp_path / "m" / "model.bin").exists() and not (tmp_path / "m" / "model.bin.card.json").exists()
+
+
+E2E_SPEC = """\
+study: e2e
+family: convtasnet
+seed: 1
+dataset: {{kind: wsj0mix, root: {root}}}
+params: {{N: 16, L: 16, B: 16, H: 16, P: 3, X: 2, R: 1, Sc: 16, norm: BN}}
+train: {{epochs: 1, segment_s: 0.5, batch_size: 4, lr: 0.003, max_eval_utterances: 2}}
+sampler: grid
+scheduler: none
+max_concurrent: 1
+"""
+
+
+@pytest.mark.slow
+def test_a_real_studys_best_trial_separates_and_exports(tmp_path, tiny_data, capsys):
+    """``sweep launch`` trains a one-trial study (a separate process, its own Ray); its kept
+    checkpoint then separates a test mixture and exports to ONNX with the study's scores."""
+    import os
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    (tmp_path / "e2e.yaml").write_text(E2E_SPEC.format(root=tiny_data))
+    url = f"sqlite:///{tmp_path / 'sweep.db'}"
+    env = {**os.environ, "SWEEP_RUNS": str(tmp_path / "runs")}
+    launched = subprocess.run([sys.executable, "-m", "sweep", "launch", str(tmp_path / "e2e.yaml"), "--storage", url],
+                              capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+
+    mixture = sorted((tiny_data / "tt" / "mix").glob("*.wav"))[0]
+    rc, out, err = _cli(capsys, "separate", "e2e", "--best", mixture, "-o", tmp_path / "out", "--storage", url)
+    assert rc == 0 and "e2e trial 0 (convtasnet" in out, err
+    for s in (1, 2):
+        written = sf.info(str(tmp_path / "out" / f"{mixture.stem}_s{s}.wav"))
+        assert (written.samplerate, written.frames) == (sf.info(str(mixture)).samplerate, sf.info(str(mixture)).frames)
+
+    rc, out, err = _cli(capsys, "export", "e2e", "--best", "--format", "onnx", "-o", tmp_path / "e2e.onnx",
+                        "--storage", url)
+    assert rc == 0, err
+    card = json.loads((tmp_path / "e2e.onnx.card.json").read_text())
+    assert card["trial"] == 0 and card["family"] == "convtasnet" and card["spec"].startswith("study: e2e")
+    assert {(r["condition"], r["assignment"]) for r in card["test_scores"]} == {("closed", "default"), ("open", "default")}
+    assert all(isinstance(r["si_snri"], float) and r["n_utterances"] == 2 for r in card["test_scores"])
+    assert card["code_version"]["trained"] and card["checked"]["max_abs_diff"] <= TOLERANCE

@@ -96,3 +96,16 @@ def test_a_study_s_complete_trials_make_its_table_and_the_cli_replays_it(tmp_pat
     assert (tmp_path / "r.html").stat().st_size > 10_000 and ReplayTable.load(tmp_path / "t.csv").configs
     bad = subprocess.run([SWEEP, "replay", "nope", "--storage", url], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_search_efficiency_benchmark_replays_the_shipped_grid_and_prints_its_fractions():
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "search_efficiency.py"
+    out = subprocess.run([sys.executable, str(bench), "--seeds", "2", "--trials", "30"], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("table replay_grid.csv: 96 configurations, full grid 576 epochs")
+    assert [ln.split(":")[0] for ln in lines[1:5]] == ["grid", "random", "tpe", "tpe+asha"]
+    last = dict(kv.split("=") for kv in lines[-1].split())
+    assert set(last) == {"tpe_asha_compute_fraction", "random_compute_fraction"}
+    assert all(float(v) > 0 for v in last.values())  # inf when half the seeds never got there

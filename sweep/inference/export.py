@@ -114,7 +114,7 @@ def _onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, shapes) -> 
     except Exception as exc:
         if "specialized" in str(exc) or "Constraints violated" in str(exc):
             raise _Unfit("torch.export cannot keep the time axis dynamic: the model's code turns the input "
-                         f"length into a constant ({_first_line(exc)})") from None
+                         f"length into a constant (the trace's {example.shape[-1]} samples)") from None
         raise _Unfit(f"torch.export fails: {_first_line(exc)}") from None
     try:
         torch.onnx.export(program, (example,), str(path), input_names=["mixture"], output_names=["sources"],
@@ -158,6 +158,10 @@ def _runner(module) -> Runner:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The gist of an exception in at most 200 characters (onnxruntime's: the failing node)."""
+    node = re.search(r"running (\w+) node\. Name:'([^']+)'", str(exc))
+    if node:
+        return f"onnxruntime fails in {node.group(1)} node {node.group(2)}"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return (lines[0] if lines else type(exc).__name__)[:200]
 
