@@ -45,8 +45,14 @@ class TrialPlan:
         return f"TrialPlan({self.label()})"
 
     def label(self) -> str:
-        """``k=v`` of the sampled parameters, sorted: how progress lines name a trial."""
-        return " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        """``k=v`` of the sampled parameters that shape this trial, sorted: how progress lines name it."""
+        return " ".join(f"{k}={v}" for k, v in sorted(self._used(self.params).items()))
+
+    def _used(self, flat: dict[str, Any]) -> dict[str, Any]:
+        """``flat`` without the model knobs the family dropped (a composable family's knobs of
+        blocks it did not choose): training keys, ``variant`` and ``replicate`` always stay."""
+        return {k: v for k, v in flat.items()
+                if k.startswith("train.") or k in ("variant", "replicate") or k in self.model_params}
 
     def mask_and_activation(self) -> tuple[str | None, str | None]:
         """The family's mask-type and activation values, for families that declare mask knobs."""
@@ -68,7 +74,7 @@ class TrialPlan:
 
     def record(self) -> dict[str, Any]:
         """The parameter dict a ``sweep_trial`` row stores: sampled, fixed and every model value."""
-        return {**self.fixed, **self.params, **self.model_params}
+        return {**self._used(self.fixed), **self._used(self.params), **self.model_params}
 
 
 def resolve_trial(spec: "Spec", params: dict[str, Any], data_root: str | None = None) -> TrialPlan:

@@ -466,7 +466,7 @@ def _apply_budget(r: _Reader, top: dict, budget: str | None) -> tuple[dict, str 
     key = f"budgets.{chosen}"
     items = r.mapping(budgets[chosen][1], key)
     r.check_keys(items, set(_MERGED) | {"n_trials", "max_concurrent", "scheduler", "sampler", "variants",
-                                        "checkpoints"}, key)
+                                        "checkpoints", "constraints"}, key)
     merged = {k: v for k, v in top.items() if k != "budgets"}
     for name, (knode, vnode) in items.items():
         if name in _MERGED and name in merged:

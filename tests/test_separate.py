@@ -18,7 +18,7 @@ from sweep.audio import read_audio, write_wav
 from sweep.checkpoints import BestWeights, ModelCard
 from sweep.cli import main
 from sweep.inference.chunks import GRID, ChunkPlan, align, fade_in, separate_chunked
-from sweep.inference.separate import plan_jobs, separate_files, separate_waveform
+from sweep.inference.separate import plan_jobs, resample, separate_files, separate_waveform
 from sweep.spec import load_spec
 from sweep.store import Store
 
@@ -166,6 +166,16 @@ def test_inputs_at_other_rates_are_resampled_in_and_out(tmp_path):
     s1, s2 = (read_audio(p)[0] for p in written[:2])
     middle = slice(1000, -1000)  # away from the resampling filters' edges
     assert np.abs(s1[middle] - tone[middle]).max() < 0.01 and np.abs(s2[middle] + tone[middle]).max() < 0.01
+
+
+@pytest.mark.parametrize("rates", [(16_000, 8_000), (44_100, 8_000), (8_000, 44_100), (22_050, 16_000)])
+def test_resampling_block_by_block_equals_one_call(rates):
+    import torchaudio.functional as F
+
+    x = torch.randn(2, 100_003, generator=torch.Generator().manual_seed(0))
+    whole = F.resample(x, *rates)
+    blocks = resample(x, *rates, block=30_000)  # 4 blocks, the last one short
+    assert blocks.shape == whole.shape and torch.equal(blocks, whole)
 
 
 # -- the command ---------------------------------------------------------------------------

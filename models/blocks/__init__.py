@@ -11,5 +11,7 @@ than it is. Shared by several families:
 - :mod:`.pit`: permutations and the mask-domain (u)PIT losses (uPIT; ``permutations`` for all).
 
 Used by one family each: :mod:`.stft`, :mod:`.masks`, :mod:`.rnn` (uPIT), :mod:`.tcn`
-(Conv-TasNet), :mod:`.transformer` (SepFormer), :mod:`.uconv` (SuDoRM-RF).
+(Conv-TasNet), :mod:`.transformer` (SepFormer), :mod:`.uconv` (SuDoRM-RF); the composable
+``esd`` family reuses them (and the learned filterbank) through :mod:`.separators` (every
+separator behind one interface) and :mod:`.mask_heads` (linear and gated heads).
 """

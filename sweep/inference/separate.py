@@ -13,6 +13,7 @@ separated, so bad input stops the command before it writes anything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,13 +81,39 @@ def read_channel(path: Path, channel: int | None) -> tuple[np.ndarray, int]:
     return (x if x.ndim == 1 else x[channel or 0]), rate
 
 
-def resample(x: torch.Tensor, from_rate: int, to_rate: int) -> torch.Tensor:
-    """``[..., T]`` at ``from_rate`` Hz -> ``[..., T']`` at ``to_rate`` Hz (band-limited sinc)."""
+RESAMPLE_BLOCK = 1 << 20  # input samples per block of resampling (bounds its intermediates)
+
+
+def resample(x: torch.Tensor, from_rate: int, to_rate: int, block: int = RESAMPLE_BLOCK) -> torch.Tensor:
+    """``[..., T]`` at ``from_rate`` Hz -> ``[..., ceil(T to_rate / from_rate)]`` at ``to_rate`` Hz:
+    ``torchaudio.functional.resample`` (windowed sinc, 6 zero crossings), block by block.
+
+    ``torchaudio`` resamples in periods of ``a = from_rate / gcd`` input samples (``b = to_rate / gcd``
+    output samples). Blocks start on that period and each reads enough context beyond its edges
+    for the filter, so the result equals one call on the whole signal (tests/test_separate.py),
+    while the filter's intermediates hold one block, not the whole recording.
+    """
     if from_rate == to_rate:
         return x
     import torchaudio.functional as F
 
-    return F.resample(x, from_rate, to_rate)
+    g = math.gcd(from_rate, to_rate)
+    a, b = from_rate // g, to_rate // g
+    width = math.ceil(6 * a / (min(a, b) * 0.99))  # torchaudio's filter half-width, input samples
+    context = a * math.ceil((width + 1) / a)
+    step = a * max(1, math.ceil(block / a))
+    length = x.shape[-1]
+    if length <= step:
+        return F.resample(x, from_rate, to_rate)
+    pieces = []
+    for start in range(0, length, step):
+        end = min(start + step, length)
+        lo = max(0, start - context)
+        y = F.resample(x[..., lo:min(length, end + context)], from_rate, to_rate)
+        first = (start - lo) // a * b
+        last = math.ceil(end * b / a) - lo // a * b
+        pieces.append(y[..., first:last])
+    return torch.cat(pieces, dim=-1)
 
 
 def separate_waveform(model: torch.nn.Module, x: np.ndarray, rate: int, model_rate: int, plan: ChunkPlan | None,
