@@ -23,18 +23,20 @@ def add_parsers(sub, storage) -> None:
     sp = sub.add_parser("separate", help="separate recordings with a study's kept checkpoint: one WAV per speaker")
     _which(sp)
     sp.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="audio files (WAV, FLAC, ...)")
-    sp.add_argument("-o", "--output", type=Path, required=True, help="folder for IN_s1.wav, IN_s2.wav, ...")
-    sp.add_argument("--channel", type=int, default=None, help="the channel K (from 0) of multi-channel files")
-    sp.add_argument("--chunk-s", type=float, default=20.0, help="chunk length in seconds; 0: one pass (default 20)")
-    sp.add_argument("--overlap-s", type=float, default=4.0, help="overlap of chunks in seconds (default 4)")
-    sp.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the GPU if there is one)")
+    sp.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                    help="folder for STEM_s1.wav, STEM_s2.wav, ... per input")
+    sp.add_argument("--channel", type=int, default=None, metavar="K", help="channel K (from 0) of multi-channel files")
+    sp.add_argument("--chunk-s", type=float, default=20.0, metavar="S",
+                    help="chunk length in seconds; 0: one pass (default 20)")
+    sp.add_argument("--overlap-s", type=float, default=4.0, metavar="S", help="overlap of chunks in seconds (default 4)")
+    sp.add_argument("--device", default=None, metavar="D", help="cpu, cuda or cuda:N (default: the GPU if there is one)")
     storage(sp)
     sp.set_defaults(handler=cmd_separate)
 
     sp = sub.add_parser("export", help="write a study's kept checkpoint as TorchScript or ONNX, with a model card")
     _which(sp)
-    sp.add_argument("--format", required=True, help="torchscript or onnx")
-    sp.add_argument("-o", "--output", type=Path, required=True,
+    sp.add_argument("--format", required=True, help="onnx or torchscript")
+    sp.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                     help=f"the model file; its card is written beside it as FILE{CARD_SUFFIX}")
     storage(sp)
     sp.set_defaults(handler=cmd_export)

@@ -100,7 +100,7 @@ def _max_diff(model: torch.nn.Module, run: Runner, inputs: list[torch.Tensor]) -
     return worst
 
 
-def _onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, shapes) -> tuple[str, Runner]:
+def _onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, _shapes) -> tuple[str, Runner]:
     """torch.export with dynamic batch and time, then ONNX; the runner is an onnxruntime session."""
     try:
         import onnxruntime as ort
@@ -128,7 +128,8 @@ def _onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, shapes) -> 
 
 
 def _torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, shapes) -> tuple[str, Runner]:
-    """torch.jit.script, else a trace; the runner is the file loaded back with torch.jit.load."""
+    """torch.jit.script, else a trace that holds for the check ``shapes``; the runner is the file
+    loaded back with torch.jit.load."""
     try:
         module, method = torch.jit.script(model), "torch.jit.script"
     except Exception as exc:

@@ -1,11 +1,12 @@
 """Recordings in, one WAV per speaker out: ``meeting.wav`` -> ``OUT/meeting_s1.wav``, ``meeting_s2.wav``.
 
 Each input is read whole (soundfile: WAV, FLAC, ...; mono, or one channel of a multi-channel
-file with ``channel``), resampled to the model's rate when it differs
-(``torchaudio.functional.resample``), separated in overlapping chunks
-(:mod:`sweep.inference.chunks`), resampled back and written at the input's rate with exactly the
-input's number of samples, as 32-bit float WAV: the separator's output level as it is, without
-clipping or rescaling (models trained on SI-SNR fix no output scale).
+file with ``channel``), resampled to the model's rate when it differs (:func:`resample`, block by
+block), separated in overlapping chunks (:mod:`sweep.inference.chunks`), resampled back and
+written at the input's rate with exactly the input's number of samples, as 32-bit float WAV: the
+separator's output level as it is, without clipping or rescaling (models trained on SI-SNR fix no
+output scale). Memory: the recording, its resampled copy and the outputs whole (4 bytes a
+sample), the model's activations for one chunk.
 
 Every input is checked (readable audio, channel, distinct output names) before the first is
 separated, so bad input stops the command before it writes anything.
