@@ -184,12 +184,19 @@ def ray_head():
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        for sig in ("-TERM", "-KILL"):
-            ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-            for pid in [int(ln.split()[0]) for ln in ps.splitlines() if tmp in ln]:
-                subprocess.run(["kill", sig, str(pid)], capture_output=True)
-            time.sleep(3)
+        signal, deadline = "-TERM", time.monotonic() + 60
+        while (pids := _pids_naming(tmp)) and time.monotonic() < deadline:
+            for pid in pids:
+                subprocess.run(["kill", signal, str(pid)], capture_output=True)
+            signal = "-KILL"  # Ray's head processes may outlive a SIGTERM
+            time.sleep(2)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pids_naming(text: str) -> list[int]:
+    """The processes whose command line contains ``text``."""
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(ln.split()[0]) for ln in ps.splitlines() if text in ln]
 
 
 @pytest.mark.slow
