@@ -253,6 +253,9 @@ def _quiet_ray() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Without Tune's result files, its end-of-run analysis warns once per trial; the database has them.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Tune times its callbacks and warns past 0.5 s; our writer's commits on a busy disk can take
+    # that long, and the phase line at the end says where the time went.
+    logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
     # A failed trial is one line of ours with its reason; Ray's 40-line traceback is in the trial's log.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
 
