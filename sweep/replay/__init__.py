@@ -5,3 +5,6 @@ and "trains" each by reading its recorded epochs, so a real ASHA (Ray Tune's own
 decides on real curves (:mod:`sweep.replay.run`); compute is counted in recorded epochs and
 seconds, and :mod:`sweep.replay.summary` says how much of it each strategy needs.
 """
+
+SAMPLERS = ("grid", "random", "tpe", "nsga2")
+SCHEDULERS = ("none", "asha")

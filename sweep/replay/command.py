@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sweep.replay.run import SAMPLERS, SCHEDULERS, replay
-from sweep.replay.summary import figure_html, reach
-from sweep.replay.table import ReplayTable
+from sweep.replay import SAMPLERS, SCHEDULERS
 
 
 def add_parser(sub, storage) -> None:
@@ -29,6 +27,8 @@ def add_parser(sub, storage) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from sweep.cli import UsageError
+    from sweep.replay.run import replay  # Optuna, Ray and NumPy: only when replaying
+    from sweep.replay.summary import figure_html, reach
 
     _check(args, UsageError)
     table = _table(args, UsageError)
@@ -62,7 +62,9 @@ def _check(args: argparse.Namespace, UsageError) -> None:
         raise UsageError(f"-o {args.output} is a folder; give the page a file name")
 
 
-def _table(args: argparse.Namespace, UsageError) -> ReplayTable:
+def _table(args: argparse.Namespace, UsageError):
+    from sweep.replay.table import ReplayTable
+
     if args.table is not None:
         try:
             return ReplayTable.load(args.table)

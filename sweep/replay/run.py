@@ -17,10 +17,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from sweep.replay import SAMPLERS, SCHEDULERS  # noqa: F401 (re-exported)
 from sweep.replay.table import ReplayTable
-
-SAMPLERS = ("grid", "random", "tpe", "nsga2")
-SCHEDULERS = ("none", "asha")
 
 
 @dataclass(frozen=True)
