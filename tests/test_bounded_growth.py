@@ -194,8 +194,8 @@ def ray_head():
 
 
 def _pids_naming(text: str) -> list[int]:
-    """The processes whose command line contains ``text``."""
-    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    """The processes whose command line contains ``text`` (``ww``: not cut at $COLUMNS, which pytest sets)."""
+    ps = subprocess.run(["ps", "-eww", "-o", "pid=,args="], capture_output=True, text=True).stdout
     return [int(ln.split()[0]) for ln in ps.splitlines() if text in ln]
 
 

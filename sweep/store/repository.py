@@ -315,7 +315,7 @@ class Store:
     def kept_checkpoint(self, study_name: str, number: int | None = None) -> TrialRow:
         """The row of trial ``number`` of a study, or of its best complete trial by the study's
         objective when ``number`` is None, with a kept checkpoint. Raises LookupError (one line)."""
-        from sweep.report.study import parse_objective
+        from sweep.objective import parse_objective
 
         study = self.study(study_name)
         if study is None:
