@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_spec
+from tests.ray_nodes import stop_ray_under
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ def two_nodes():
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env=ENV, timeout=120)
+        stop_ray_under(tmp)
 
 
 def _worker_node(port: int) -> str | None:

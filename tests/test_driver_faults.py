@@ -16,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import tiny_spec
+from tests.ray_nodes import stop_ray_under
 
 SWEEP = str(Path(sys.executable).with_name("sweep"))
 
@@ -121,4 +122,4 @@ def test_a_ray_cluster_already_on_the_machine_does_not_hijack_a_local_launch(tmp
         assert [r[1] for r in rows(db)] == ["complete"]
         assert "Token authentication is enabled" not in err
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        stop_ray_under(tmp)
