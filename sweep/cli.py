@@ -134,7 +134,7 @@ def _status_line(store, s) -> str:
     best = best_trial(trials, objective)  # the report's rule (validation, the tested epoch)
     varying = _varying_keys([t.params or {} for t in trials])
     best_txt = (f"best {objective.label} {objective.fmt(best.objective_value)} (trial {best.number}: "
-                + " ".join(f"{k}={best.params.get(k)}" for k in varying) + ")") if best else "best -"
+                + " ".join(f"{k}={best.params[k]}" for k in varying if k in best.params) + ")") if best else "best -"
     infeasible = f", {c['infeasible']} infeasible" if c.get("infeasible") else ""
     lines = [f"{s.name} [{s.family}, {s.sampler}]: {c['complete'] + c['pruned'] + c.get('infeasible', 0)}/"
              f"{s.n_trials} finished ({c['complete']} complete, {c['pruned']} pruned{infeasible}), "
