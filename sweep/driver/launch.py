@@ -120,7 +120,7 @@ def open_study(store: Store, study_id: int, spec: Spec, name: str, storage: str,
     carried = _carry(store, study_id, study, numbers)
     if carried:
         _say(out, f"resume: {len(carried)} trial(s) a stopped driver left running continue: "
-                  + ", ".join(f"{c.number} ({_from(store, study_id, c)})" for c in carried))
+                  + ", ".join(f"{c.number} ({c.describe()})" for c in carried))
     return study, ostorage, finished, carried
 
 
@@ -135,14 +135,10 @@ def _carry(store: Store, study_id: int, study, numbers: list[int]) -> list:
     for n in numbers:
         row = rows[n]
         restore = row.checkpoint_uri if row.checkpoint_epoch else None
-        store.restart_trial(study_id, n, None, after_epoch=row.checkpoint_epoch or 0 if restore else 0)
-        carried.append(Carried(n, params[n], restore))
+        after = row.checkpoint_epoch if restore else 0
+        store.restart_trial(study_id, n, None, after_epoch=after)
+        carried.append(Carried(n, params[n], restore, after))
     return carried
-
-
-def _from(store: Store, study_id: int, carried) -> str:
-    row = store.trial(study_id, carried.number)
-    return f"from its checkpoint after epoch {row.epochs_done}" if carried.restore else "from the start"
 
 
 def _settle_finished_rows(store: Store, study_id: int, study) -> None:

@@ -48,11 +48,15 @@ OnAsk = Callable[[str, int, TrialPlan], None]
 class Carried:
     """A trial a stopped driver left running, handed out again before any new ask: the same
     Optuna trial ``number`` with its ``params``, continuing from ``restore`` (a checkpoint URI,
-    None to start over)."""
+    None to start over) after epoch ``after_epoch``."""
 
     number: int
     params: dict[str, Any]
     restore: str | None
+    after_epoch: int = 0
+
+    def describe(self) -> str:
+        return f"from its checkpoint after epoch {self.after_epoch}" if self.restore else "from the start"
 
 
 class _GridSampler(optuna.samplers.GridSampler):
