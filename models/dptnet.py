@@ -172,5 +172,6 @@ FAMILY = register(
         # Lecture table (SepFormer paper): 2.6M; DPTNet paper: 2.69M (thop, see the module
         # docstring). Ours: 2,834,945, the reference model's true count. Pinned in the tests.
         published_params={"paper": 2_600_000, "cpu": None},
+        published_systems=("DPTNet",),
     )
 )

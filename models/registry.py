@@ -19,7 +19,11 @@ capability, never a test of its name:
 * :attr:`Family.has_oracle_assignment`: whether the family's models implement
   :meth:`~models.base.Separator.oracle_assignment` (the "opt. assign." rows), known without
   building a model;
-* :attr:`Family.causal_params`: the parameters that make a causal variant, if there is one.
+* :attr:`Family.causal_params`: the parameters that make a causal variant, if there is one;
+* :attr:`Family.published_systems`: the rows of the lecture's reference table this family
+  reproduces (the report's per-family table puts them beside our best trial);
+* :attr:`Family.inference`: ``'direct'`` or ``'clustering'``, how its models turn their network
+  output into sources (:data:`INFERENCE_KINDS`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ from torch import nn
 from .base import Separator
 
 KINDS = ("choice", "int", "float", "bool")
+
+INFERENCE_KINDS = ("direct", "clustering")
+"""How a family's :meth:`~models.base.Separator.forward` gets its sources: ``'direct'``, the
+network emits masks or waveforms; ``'clustering'``, the network emits embeddings (or speaker
+vectors) that inference clusters (k-means, attractors, anchors) into masks. Evaluation only ever
+calls ``forward`` and ``oracle_assignment``, so it stays family-agnostic; the report says which
+kind a family is."""
 
 BLOCK_KEYS = ("encoder", "separator", "mask head", "decoder")
 """The keys of :attr:`Family.blocks`, in the order reports print them."""
@@ -153,6 +164,11 @@ class Family:
         causal_params: for families with a causal variant, the parameter overrides that make
             one (e.g. ``{'causal': True, 'norm': 'cLN'}``): any preset updated with them builds
             a model whose :meth:`~models.base.Separator.lookahead` is not ``None``.
+        published_systems: the ``system`` names in ``sweep/reference/published_wsj0_2mix.csv``
+            this family reproduces (e.g. ``('Chimera++', 'WA-MISI-5')``); the report's
+            per-family table lists those rows, from whichever of the lecture's tables has them,
+            beside our best trial. Rows whose ``table`` column is the family's name are listed too.
+        inference: one of :data:`INFERENCE_KINDS`.
     """
 
     name: str
@@ -166,8 +182,14 @@ class Family:
     oracle_stft: OracleSTFT | None = None
     has_oracle_assignment: bool = False
     causal_params: dict[str, Any] | None = None
+    published_systems: tuple[str, ...] = ()
+    inference: str = "direct"
 
     def __post_init__(self) -> None:
+        if self.inference not in INFERENCE_KINDS:
+            raise ValueError(f"family {self.name!r}: inference must be one of {INFERENCE_KINDS}, "
+                             f"got {self.inference!r}")
+        self.published_systems = tuple(self.published_systems)
         for key, hp in self.hyperparameters.items():
             if key != hp.name:
                 raise ValueError(f"family {self.name!r}: hyperparameter key {key!r} != its name {hp.name!r}")

@@ -157,5 +157,6 @@ FAMILY = register(
         builder=SuDoRMRF,
         # The paper's 2.66M for SuDoRM-RF 1.0x (ours 2,650,245; see the module docstring).
         published_params={"paper": 2_660_000},
+        published_systems=("sudo rm -rf",),
     )
 )

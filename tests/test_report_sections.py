@@ -115,6 +115,20 @@ def test_per_family_table_puts_our_best_above_the_lectures_rows(tmp_path, rich: 
     assert "The lecture has no table of upit in this layout" in text
 
 
+def test_per_family_table_lists_the_systems_a_family_declares_from_any_table():
+    import pandas as pd
+
+    from sweep.report.family_best import published_rows
+    from sweep.report.study import REFERENCE_CSV
+
+    published = pd.read_csv(REFERENCE_CSV)
+    # DPTNet has no table of its own in the lecture: its row is in the SepFormer table.
+    assert published_rows(published, "dptnet")[["system", "params_m"]].values.tolist() == [["DPTNet", 2.6]]
+    # A system in two tables is listed once, from the one that says most (its size and score).
+    twice = pd.concat([published, published[published["system"] == "DPTNet"].assign(table="tasnet", params_m=None)])
+    assert published_rows(twice, "dptnet")[["table", "params_m"]].values.tolist() == [["sepformer", 2.6]]
+
+
 def test_search_diagnostics_follow_the_objective(rich: Store):
     r = load_study(rich, "rich")
     study = as_optuna_study(r)

@@ -4,8 +4,8 @@ tables: method, parameters, causal, SI-SNRi, SDRi.
 Per family of the study, our row is its best complete trial by the study's objective on
 validation (:func:`sweep.report.ranking.best_trial`), with its test scores at
 :data:`~sweep.report.views.BESIDE_PUBLISHED`; below it come the published rows of that family's
-table in ``sweep/reference/published_wsj0_2mix.csv`` (the ``table`` column names the family),
-without the mask × activation rows, which have a table of their own. Whether our trial is
+table in ``sweep/reference/published_wsj0_2mix.csv`` (the ``table`` column names the family)
+and the systems the family declares it reproduces (``Family.published_systems``), without the mask × activation rows, which have a table of their own. Whether our trial is
 causal is asked of the family (:attr:`sweep.models.Family.causal_params`), never of its name.
 """
 
@@ -39,9 +39,20 @@ def is_causal(family: str, params: dict[str, Any]) -> bool | None:
 
 
 def published_rows(published: pd.DataFrame, family: str) -> pd.DataFrame:
-    """The rows of ``family``'s published table with a size or a score, mask × activation rows left out."""
-    rows = published[(published["table"] == family) & published["activation"].isna()]
-    return rows[rows[["params_m", "si_snri_db", "sdri_db"]].notna().any(axis=1)]
+    """The published rows of ``family`` with a size or a score, mask × activation rows left out:
+    its own table's (``table`` column == the family's name) and the systems it declares it
+    reproduces (:attr:`sweep.models.Family.published_systems`), from whichever table has them.
+    A system in several tables is listed once, from the table that says most about it."""
+    try:
+        systems = get_family(family).published_systems
+    except KeyError:  # a family no longer registered (an old study): its own table only
+        systems = ()
+    rows = published[((published["table"] == family) | published["system"].isin(systems))
+                     & published["activation"].isna()]
+    rows = rows[rows[["params_m", "si_snri_db", "sdri_db"]].notna().any(axis=1)].reset_index(drop=True)
+    known = rows[["params_m", "si_snri_db", "sdri_db"]].notna().sum(axis=1)
+    keep = known.groupby(rows["system"]).idxmax()
+    return rows.loc[sorted(keep)]
 
 
 def family_rows(r: StudyReport) -> dict[str, TrialView | None]:
