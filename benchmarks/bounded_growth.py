@@ -12,7 +12,7 @@ timed (wall clock of the subprocess, Python start-up included).
 
 The last line is ``trials=N rss_start_mb=A rss_end_mb=B status_s=S report_s=R`` where ``A`` is
 the driver's RSS when 10% of the trials had finished (Ray, Tune and torch are loaded by then),
-``B`` its last sample before the run ended, and ``S``, ``R`` the medians of three runs each (the
+``B`` its RSS when all of them had, and ``S``, ``R`` the medians of three runs each (the
 line before gives their CPU seconds, which a shared machine's load changes less). Targets
 (issue 9): ``B`` about ``A``, ``S`` < 1 s, ``R`` < 30 s at 1,000 trials.
 """
@@ -52,9 +52,12 @@ def spec_text(trials: int, study: str = STUDY) -> str:
     ]) + "\n"
 
 
-def bench_env(work: Path) -> dict[str, str]:
-    """The driver's environment: the stub family as a plugin, the corpus and Tune's files under ``work``."""
+def bench_env(work: Path, per_round: int | None = None) -> dict[str, str]:
+    """The driver's environment: the stub family as a plugin, the corpus and Tune's files under
+    ``work``; ``per_round`` sets the trials per ``Tuner.fit()`` (``$SWEEP_ROUND_TRIALS``)."""
     env = dict(os.environ)
+    if per_round:
+        env["SWEEP_ROUND_TRIALS"] = str(per_round)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
     env["SWEEP_PLUGINS"] = "stub_family"
     env["SWEEP_DATA"] = str(work / "data")
@@ -163,9 +166,9 @@ def time_cli(args: list[str], work: Path, env: dict[str, str], repeats: int = 3)
     return statistics.median(walls), statistics.median(cpus), done.stdout
 
 
-def run(trials: int, work: Path, out=sys.stdout) -> dict[str, float]:
+def run(trials: int, work: Path, out=sys.stdout, per_round: int | None = None) -> dict[str, float]:
     """The whole benchmark in ``work``; prints its lines to ``out`` and returns the last line's figures."""
-    env = bench_env(work)
+    env = bench_env(work, per_round)
     rc, samples, wall = launch(work, trials, env, out)
     if rc != 0 or not samples:
         raise RuntimeError(f"sweep launch exited {rc} with {len(samples)} RSS samples; log: {work / 'launch.log'}")
@@ -182,7 +185,7 @@ def run(trials: int, work: Path, out=sys.stdout) -> dict[str, float]:
     print(f"cpu seconds (user + system, median of 3): status {status_cpu:.2f}, report {report_cpu:.2f}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=out)
     figures = {"trials": trials, "rss_start_mb": at_fraction(samples, trials, MILESTONES[0]).rss_mb,
-               "rss_end_mb": samples[-1].rss_mb, "status_s": status_s, "report_s": report_s}
+               "rss_end_mb": at_fraction(samples, trials, 1.0).rss_mb, "status_s": status_s, "report_s": report_s}
     print(f"trials={trials} rss_start_mb={figures['rss_start_mb']:.1f} rss_end_mb={figures['rss_end_mb']:.1f} "
           f"status_s={status_s:.2f} report_s={report_s:.2f}", file=out, flush=True)
     return figures
@@ -191,6 +194,8 @@ def run(trials: int, work: Path, out=sys.stdout) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--per-round", type=int, default=None, help="trials per Tuner.fit() "
+                    "($SWEEP_ROUND_TRIALS; default: the driver's, sweep.driver.rounds.ROUND_TRIALS)")
     ap.add_argument("--work", type=Path, default=None, help="folder for the database, corpus and report "
                     "(default: a temporary one, removed afterwards)")
     args = ap.parse_args()
@@ -198,10 +203,10 @@ def main() -> None:
         ap.error("--trials must be at least 10 (the milestones are 10%, 50% and 100%)")
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
-        run(args.trials, args.work.resolve())
+        run(args.trials, args.work.resolve(), per_round=args.per_round)
         return
     with tempfile.TemporaryDirectory(prefix="bounded-growth-") as tmp:
-        run(args.trials, Path(tmp))
+        run(args.trials, Path(tmp), per_round=args.per_round)
 
 
 if __name__ == "__main__":

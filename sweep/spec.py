@@ -98,7 +98,7 @@ class Spec:
     asha_grace_period: int
     asha_reduction_factor: int
     n_trials: int
-    max_concurrent: int
+    max_concurrent: int | None  # None: what the resources allow
     cpus_per_trial: float
     gpus_per_trial: float
     text: str  # the YAML as written, stored with the study
@@ -191,7 +191,8 @@ def parse_spec(text: str, file: str = "<spec>", budget: str | None = None) -> Sp
     scheduler, grace, rf = _scheduler(r, top)
     n_trials_node = top.get("n_trials", (None, None))[1]
     n_trials = _bounded_int(r, top, "n_trials", None, lim.MAX_TRIALS, "rows in the database, one trial at a time")
-    max_conc = _bounded_int(r, top, "max_concurrent", 1, lim.MAX_CONCURRENT, "concurrent Ray trials")
+    # None: as many as the resources allow (sweep.driver.cluster.trials_that_fit), found at launch
+    max_conc = _bounded_int(r, top, "max_concurrent", None, lim.MAX_CONCURRENT, "concurrent Ray trials")
     cpus, gpus = _resources(r, top)
     spec = Spec(file, study + suffix, family, n_src, seed, dataset, space, train, objective, sampler, scheduler,
                 grace, rf, n_trials or 0, max_conc, cpus, gpus, text, variants, budget)

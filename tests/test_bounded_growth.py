@@ -156,7 +156,7 @@ def test_a_short_run_of_the_benchmark_ends_with_its_figures(tmp_path, tiny_data)
     bench = load_benchmark()
     shutil.copytree(tiny_data, bench.corpus_dir(tmp_path))  # the same corpus: no second build
     out = io.StringIO()
-    figures = bench.run(20, tmp_path, out=out)
+    figures = bench.run(20, tmp_path, out=out, per_round=8)
     lines = out.getvalue().strip().splitlines()
     match = LAST_LINE.match(lines[-1])
     assert match, lines[-1]
@@ -166,6 +166,28 @@ def test_a_short_run_of_the_benchmark_ends_with_its_figures(tmp_path, tiny_data)
     assert 50 < figures["rss_start_mb"] < 4000 and 50 < figures["rss_end_mb"] < 4000
     assert 0 < figures["status_s"] < 30 and 0 < figures["report_s"] < 120
     assert (tmp_path / "growth.html").stat().st_size > 10_000
+    # 20 trials in rounds of 8: three Tuner.fit() calls, each its own Tune run folder.
+    assert sorted(p.name.rsplit("-", 1)[-1] for p in (tmp_path / "ray").iterdir() if p.is_dir()) == ["r0", "r1", "r2"]
+
+
+@pytest.mark.parametrize("total, per_round, sizes", [(0, 5, []), (3, 5, [3]), (10, 5, [5, 5]), (11, 5, [5, 5, 1])])
+def test_a_launch_runs_its_trials_in_rounds_of_tuner_fit(total: int, per_round: int, sizes: list[int]) -> None:
+    from sweep.driver.rounds import round_sizes
+
+    assert list(round_sizes(total, per_round)) == sizes
+
+
+def test_the_round_size_comes_from_the_environment(monkeypatch) -> None:
+    from sweep.driver.cluster import ResourceError
+    from sweep.driver.rounds import ROUND_TRIALS, per_round
+
+    monkeypatch.delenv("SWEEP_ROUND_TRIALS", raising=False)
+    assert per_round() == ROUND_TRIALS
+    monkeypatch.setenv("SWEEP_ROUND_TRIALS", "7")
+    assert per_round() == 7
+    monkeypatch.setenv("SWEEP_ROUND_TRIALS", "0")
+    with pytest.raises(ResourceError, match="SWEEP_ROUND_TRIALS"):
+        per_round()
 
 
 @pytest.fixture

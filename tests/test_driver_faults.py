@@ -61,6 +61,21 @@ def test_resources_no_node_can_give_exit_2_with_the_numbers_before_anything_is_w
     assert not db.exists()
 
 
+@pytest.mark.parametrize("nodes, cpu, gpu, fit", [
+    ([(2.0, 0.0)], 1.0, 0.0, 2),               # this machine: two 1-CPU trials
+    ([(16.0, 1.0)], 1.0, 0.25, 4),             # a quarter of a GPU each: four trials share one GPU
+    ([(16.0, 1.0)], 2.0, 0.3, 3),              # 0.3 of a GPU: three fit, a fourth would need 1.2
+    ([(16.0, 8.0)], 4.0, 1.0, 4),              # eight GPUs but CPUs for four trials
+    ([(2.0, 0.0), (16.0, 2.0)], 1.0, 0.5, 4),  # trials never span nodes: only the GPU node runs them
+])
+def test_max_concurrent_defaults_to_the_trials_the_resources_allow(nodes, cpu, gpu, fit):
+    from sweep.driver.cluster import trials_that_fit
+    from sweep.spec import parse_spec
+
+    assert trials_that_fit(nodes, cpu, gpu) == fit
+    assert parse_spec("study: s\nfamily: upit\nparams: {}\n", "s.yaml").max_concurrent is None  # found at launch
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_closes_the_study_cleanly_and_prints_how_to_resume(tmp_path, tiny_data, signum, code):

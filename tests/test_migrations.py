@@ -227,7 +227,7 @@ def test_the_schema_version_is_the_last_migration_and_has_its_own_version_table(
 
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [SCHEMA_VERSION]
-    assert [s.revision for s in script.walk_revisions()][::-1] == ["0001", "0002", "0003"]
+    assert [s.revision for s in script.walk_revisions()][::-1] == ["0001", "0002", "0003", "0004"]
     assert VERSION_TABLE.startswith("sweep_") and VERSION_TABLE != "alembic_version"
 
 

@@ -117,11 +117,13 @@ class StoreWriter(Callback):
             return
         self.store.add_epoch(self.study_id, n, int(result["epoch"]), result.get("train_loss"),
                              result.get("valid_si_snri"), result.get("elapsed_s"), result.get(self.objective.metric))
-        updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version", "node")}
+        updates = {k: result.get(k) for k in ("param_count", "device", "device_name", "torch_version", "node",
+                                               "peak_rss_mb", "peak_gpu_mb")}
         if result.get("final"):
             self.store.add_results(self.study_id, n, result["results"])
             # A trial is ranked by its objective at the epoch whose weights were tested.
             updates.update(train_s=result.get("train_s"), valid_s=result.get("valid_s"), eval_s=result.get("eval_s"),
+                           compile_s=result.get("compile_s"),
                            best_epoch=result.get("best_epoch"),
                            objective_value=selected_value(result, self.objective.metric))
         self.store.update_trial(self.study_id, n, **{k: v for k, v in updates.items() if v is not None})

@@ -47,13 +47,25 @@ def node_resources(ray_address: str | None) -> list[tuple[float, float]]:
             for n in ray.nodes() if n.get("Alive")]
 
 
-def check_resources(spec: Spec, ray_address: str | None) -> None:
-    """Raise ResourceError, with the numbers, when no node can run one trial: Tune would queue
-    such trials forever."""
+def trials_that_fit(nodes: list[tuple[float, float]], cpu: float, gpu: float) -> int:
+    """How many trials of ``cpu`` CPUs and ``gpu`` GPUs (fractions pack: 0.25 is four per GPU)
+    the ``nodes`` (CPUs, GPUs) run at once; a trial never spans nodes."""
+    total = 0
+    for c, g in nodes:
+        per_node = int(c // cpu + 1e-9) if cpu > 0 else 1 << 20
+        if gpu > 0:
+            per_node = min(per_node, int(g / gpu + 1e-9))
+        total += per_node
+    return total
+
+
+def check_resources(spec: Spec, ray_address: str | None) -> int:
+    """How many trials the machine (or cluster) runs at once with the spec's resources; raises
+    ResourceError, with the numbers, when no node can run one: Tune would queue such trials forever."""
     cpu, gpu = spec.cpus_per_trial, spec.gpus_per_trial
     nodes = node_resources(ray_address)
     if any(c >= cpu and g >= gpu for c, g in nodes):
-        return
+        return max(1, trials_that_fit(nodes, cpu, gpu))
     where = f"the cluster at {ray_address}" if ray_address else "this machine"
     largest = max(nodes, default=(0.0, 0.0))
     hint = "; use the cpu budget or --ray-address" if gpu > 0 and not ray_address else ""

@@ -3,7 +3,8 @@ the trials on Ray workers, and writes the database (Optuna's tables and ours).
 
 ``launch`` both starts and resumes a study in three steps: :func:`open_study` (claim it, close
 what a dead driver left running, count what is finished), :func:`build_tuner` (searcher,
-scheduler, trainable, callbacks) and the run itself.
+scheduler, trainable, callbacks) and the run itself, in rounds of ``Tuner.fit()``
+(:mod:`sweep.driver.rounds`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TextIO
 from sweep.data.cache import check_data, data_root_for
 from sweep.driver.cluster import ResourceError, check_resources, init_ray
 from sweep.driver.phases import Phases
+from sweep.driver.rounds import per_round
 from sweep.driver.stopping import Interrupted, SignalCatcher, StopAll
 from sweep.objective import Objective
 from sweep.spec import Spec
@@ -48,7 +50,8 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
     _quiet_ray()
     phases = Phases()
     name = study_name or spec.study
-    check_resources(spec, ray_address)  # as bad data, an impossible trial stops before the store writes
+    fit = check_resources(spec, ray_address)  # as bad data, an impossible trial stops before the store writes
+    per_round()
     data_plan = check_data(spec)
     store = Store(storage)
     study_id = store.ensure_study(name, spec).id
@@ -65,16 +68,16 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
             _oracle_references(store, spec, data_root, out)
         with phases.time("ray_start"):
             init_ray(ray_address)
-        concurrent = max_concurrent or spec.max_concurrent
+        concurrent = max_concurrent or spec.max_concurrent or fit
         with SignalCatcher() as signals:
-            tuner, progress, searcher = build_tuner(spec, store, study_id, (study, ostorage), str(data_root),
-                                                    remaining, finished, concurrent, name, out, StopAll(signals, lease),
-                                                    carried)
+            stopper = StopAll(signals, lease)
+            rounds, progress, searcher = build_tuner(spec, store, study_id, (study, ostorage), str(data_root),
+                                                     finished, concurrent, name, out, stopper, carried)
             _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
                       f"{concurrent} at a time; storage {safe_url(storage)}")
             try:
                 with phases.time("trials"):
-                    tuner.fit()
+                    rounds.run(remaining, stopper.stop_all)
             except Exception as exc:  # Tune wraps what a callback or the searcher raised in a TuneError
                 failure = _database_failure(exc, storage)
                 if failure is None:
@@ -172,16 +175,17 @@ def _restore_missing_rows(store: Store, study_id: int, spec: Spec, study) -> Non
         store.update_trial(study_id, t.number, status=FAILED, error=STALE_REASON)
 
 
-def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, remaining: int, finished: int,
+def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, finished: int,
                 max_concurrent: int, name: str, out: TextIO | None, stopper: StopAll | None = None, carried=()):
-    """The Tune ``Tuner`` for the trials still missing, the progress printer it reports to, and
-    the searcher (which the driver asks to close what a stop left unfinished)."""
+    """The :class:`~sweep.driver.rounds.Rounds` that run the trials still missing, the progress
+    printer they report to, and the searcher (which the driver asks to close what a stop left
+    unfinished)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search import ConcurrencyLimiter
 
     from sweep.driver.callbacks import ProgressPrinter, StoreWriter
     from sweep.driver.keeper import CheckpointKeeper
+    from sweep.driver.rounds import Rounds
     from sweep.driver.searcher import OptunaSearcher
     from sweep.worker.trial import run_trial
 
@@ -190,25 +194,15 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
     searcher = OptunaSearcher(*optuna_study, spec, data_root, on_ask=writer.on_ask, carried=carried)
     writer.searcher = searcher  # a failed trial's reason reaches Optuna before it is told FAIL
     scheduler = FIFOScheduler()
-    if spec.scheduler == "asha":
+    if spec.scheduler == "asha":  # metric and mode here, not in TuneConfig: one scheduler serves every round
         scheduler = ASHAScheduler(time_attr="epoch", max_t=_max_epochs(spec), grace_period=spec.asha_grace_period,
-                                  reduction_factor=spec.asha_reduction_factor)
+                                  reduction_factor=spec.asha_reduction_factor, metric=spec.objective.metric,
+                                  mode=spec.objective.mode)
     trainable = tune.with_resources(run_trial, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     progress = ProgressPrinter(store, study_id, spec.n_trials, finished, spec.objective, out)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
-                                    scheduler=scheduler, num_samples=remaining,
-                                    metric=spec.objective.metric, mode=spec.objective.mode,
-                                    # A new worker process per trial (Ray's default) costs seconds of
-                                    # start-up and imports each: docs/performance.md measured 6x.
-                                    reuse_actors=True),
-        run_config=tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=runs_storage(),
-                                  callbacks=[writer, keeper, progress], verbose=0, stop=stopper,
-                                  failure_config=tune.FailureConfig(max_failures=spec.max_retries),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
-    )
-    return tuner, progress, searcher
+    rounds = Rounds(name, trainable, searcher, scheduler, max_concurrent, [writer, keeper, progress], stopper,
+                    spec.max_retries, runs_storage())
+    return rounds, progress, searcher
 
 
 def runs_storage() -> str:

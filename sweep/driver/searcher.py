@@ -167,7 +167,7 @@ class OptunaSearcher(Searcher):
             ot_trial.set_user_attr(STATUS_REASON, broken["reason"])
             ot_trial.set_user_attr("param_count", broken["param_count"])
             self._study.tell(ot_trial, None, state=TrialState.PRUNED)
-            self._told.add(trial_id)
+            self._forget(trial_id)
             config["infeasible"] = broken
         return config
 
@@ -211,7 +211,7 @@ class OptunaSearcher(Searcher):
         for key, attr in outcome_attrs(result, state, self.metric).items():
             self._asked[trial_id].set_user_attr(key, attr)
         self._study.tell(self._asked[trial_id], value, state=state)
-        self._told.add(trial_id)
+        self._forget(trial_id)
 
     def tell_failure(self, trial_id: str, reason: str) -> None:
         """Tell Optuna a trial FAILED, with ``reason`` as its ``fail_reason``."""
@@ -219,7 +219,12 @@ class OptunaSearcher(Searcher):
             return
         set_fail_reason(self._storage, self._study.study_name, self._asked[trial_id].number, reason)
         self._study.tell(self._asked[trial_id], None, state=TrialState.FAIL)
+        self._forget(trial_id)
+
+    def _forget(self, trial_id: str) -> None:
+        """A told trial: only its id is kept (a long study must not grow the driver's memory)."""
         self._told.add(trial_id)
+        self._asked.pop(trial_id, None)
         self._failed.discard(trial_id)
 
     def close_unfinished(self, reason: str) -> None:

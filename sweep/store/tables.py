@@ -27,7 +27,7 @@ STATUSES = (RUNNING, COMPLETE, PRUNED, FAILED, INTERRUPTED, INFEASIBLE)
 NAME_LENGTH = 200  # sweep_study.name; also what a spec's study name may be (sweep.spec checks it)
 # The alembic revision these tables are (sweep/store/migrations/versions; docs/store.md). A schema
 # change is a new migration there and this constant moved to its revision, in the same commit.
-SCHEMA_VERSION = "0003"
+SCHEMA_VERSION = "0004"
 
 
 def now() -> dt.datetime:
@@ -105,9 +105,12 @@ class TrialRow(_Runtime, Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     wall_s: Mapped[float | None] = mapped_column(Float)
-    train_s: Mapped[float | None] = mapped_column(Float)  # training epochs, validation included
+    train_s: Mapped[float | None] = mapped_column(Float)  # training epochs, validation included, compile not
     valid_s: Mapped[float | None] = mapped_column(Float)  # the validation part of train_s
     eval_s: Mapped[float | None] = mapped_column(Float)  # test-set scoring
+    compile_s: Mapped[float | None] = mapped_column(Float)  # train.compile: the first (compiling) step
+    peak_rss_mb: Mapped[float | None] = mapped_column(Float)  # the worker process's peak RSS in the trial, MiB
+    peak_gpu_mb: Mapped[float | None] = mapped_column(Float)  # CUDA: peak allocated GPU memory, MiB
     # The trial's checkpoint (sweep.checkpoints): its folder or storage URI while it runs and,
     # once it finished, only if the study keeps it; its size; the epoch whose weights it keeps.
     checkpoint_uri: Mapped[str | None] = mapped_column(Text)

@@ -14,10 +14,11 @@ from sweep.scoring.metrics import pit_si_snri_torch
 
 def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                 grad_clip: float, device: torch.device, max_batches: int | None = None,
-                after_step: Callable[[], None] | None = None) -> float:
+                after_step: Callable[[], None] | None = None, first_step_s: list[float] | None = None) -> float:
     """One pass over ``loader``; returns the mean training loss (the family's own objective).
     ``after_step`` runs after every ``optimizer.step()`` (the recipe's warmup and cosine,
-    :meth:`sweep.worker.recipes.Recipe.after_batch`).
+    :meth:`sweep.worker.recipes.Recipe.after_batch`). ``first_step_s``, when given, receives the
+    seconds of the first step (a compiled model compiles there).
 
     Batches are (mixture [B, T], sources [B, S, T], names). A non-finite loss stops the trial
     with an error rather than poisoning the weights and reporting nonsense later. On CUDA the
@@ -26,10 +27,12 @@ def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.opt
     """
     model.train()
     total, n = 0.0, 0
+    t_first = time.perf_counter()
     for i, (mix, sources, _names) in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
-        mix, sources = mix.to(device), sources.to(device)
+        # Pinned host batches (the loader's pin_memory on CUDA) copy while the GPU still works.
+        mix, sources = mix.to(device, non_blocking=True), sources.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss = model.training_loss(mix, sources)
         if not torch.isfinite(loss):
@@ -43,18 +46,23 @@ def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.opt
             after_step()
         total += float(loss.detach())
         n += 1
+        if i == 0 and first_step_s is not None:
+            first_step_s.append(time.perf_counter() - t_first)  # float(loss) above waited for the GPU
     return total / max(n, 1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
-    """Mean permutation-invariant SI-SNRi (dB) of the model's time-domain output on ``loader``."""
+    """Mean permutation-invariant SI-SNRi (dB) of the model's time-domain output on ``loader``.
+    On CUDA the forward pass runs under bf16 autocast, as training's does; the score is computed
+    in float32 (the test set's scores, :mod:`sweep.scoring.evaluate`, stay in full precision)."""
     model.eval()
     scores = []
     for mix, sources, _names in loader:
-        mix, sources = mix.to(device), sources.to(device)
-        est = model(mix)
-        scores.append(pit_si_snri_torch(est, sources, mix).cpu())
+        mix, sources = mix.to(device, non_blocking=True), sources.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            est = model(mix)
+        scores.append(pit_si_snri_torch(est.float(), sources, mix).cpu())
     if not scores:
         return math.nan
     return float(torch.cat(scores).mean())
@@ -65,6 +73,11 @@ class Stopwatch:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+
+    def move(self, source: str, dest: str, seconds: float) -> None:
+        """Count ``seconds`` already timed under ``source`` under ``dest`` instead."""
+        self.seconds[source] = self.seconds.get(source, 0.0) - seconds
+        self.seconds[dest] = self.seconds.get(dest, 0.0) + seconds
 
     def time(self, phase: str, fn: Callable, *args, **kwargs):
         t0 = time.perf_counter()

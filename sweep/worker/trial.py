@@ -35,6 +35,7 @@ from sweep.data.wsj0mix import test_conditions
 from sweep.plan import TrialPlan
 from sweep.scoring.evaluate import evaluate
 from sweep.store.runtime import code_version, device_name
+from sweep.worker.peaks import PeakMemory
 from sweep.worker.recipes import Recipe
 from sweep.worker.train import Stopwatch, train_epoch, validate
 
@@ -94,8 +95,10 @@ def _loaders(plan: TrialPlan) -> tuple[Any, DataLoader, DataLoader, int, torch.G
     train_set, valid_set = make_datasets(plan.data_root, plan.n_src, segment, plan.sample_rate, plan.seed,
                                          t.dynamic_mixing)
     generator = torch.Generator().manual_seed(plan.seed)
-    train_loader = DataLoader(train_set, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator)
-    valid_loader = DataLoader(valid_set, batch_size=t.batch_size)
+    pin = torch.cuda.is_available()  # page-locked batches: host-to-device copies overlap the GPU's work
+    train_loader = DataLoader(train_set, batch_size=t.batch_size, shuffle=True, drop_last=True, generator=generator,
+                              pin_memory=pin)
+    valid_loader = DataLoader(valid_set, batch_size=t.batch_size, pin_memory=pin)
     batches = len(train_loader)
     if t.max_train_mixtures:
         batches = min(batches, max(1, t.max_train_mixtures // t.batch_size))
@@ -127,6 +130,7 @@ class _Progress:
     history: dict[int, dict[str, float]] = field(default_factory=dict)  # epoch -> train_loss, valid_si_snri
     elapsed_s: float = 0.0  # seconds of earlier runs of this trial
     seconds: dict[str, float] = field(default_factory=dict)  # the Stopwatch's phases, earlier runs
+    peaks: dict[str, float] = field(default_factory=dict)  # peak_rss_mb / peak_gpu_mb so far (MiB)
 
 
 def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resume_from: Path | None = None,
@@ -138,6 +142,7 @@ def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resum
     torch.set_num_threads(t.num_threads)
     seed_everything(plan.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    peaks = PeakMemory(device)  # reset before the model and the data are loaded: they count
     model = models.build(plan.family, plan.model_params, n_src=plan.n_src, sample_rate=plan.sample_rate).to(device)
     card = ModelCard(plan.family, dict(plan.model_params), plan.n_src, plan.sample_rate, model.param_count(),
                      code_version=code_version(), **(identity or {}))
@@ -150,25 +155,31 @@ def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resum
              "torch_version": torch.__version__, "node": node_name()}
     clock = Stopwatch()
     clock.seconds.update(progress.seconds)
+    peaks.earlier = progress.peaks
     t0 = time.perf_counter() - progress.elapsed_s
     epoch = progress.epoch
     # A checkpoint of a trial whose last epoch was done (its final report was lost) only tests.
     while not (epoch and (epoch >= t.epochs or recipe.should_stop)):
         epoch += 1
         train_set.set_epoch(epoch)
+        first_step = [] if t.compile and "compile" not in clock.seconds else None  # compiles on its first step
         loss = clock.time("train", train_epoch, model, train_loader, recipe.optimizer, t.grad_clip, device, batches,
-                          recipe.after_batch)
+                          recipe.after_batch, first_step_s=first_step)
+        if first_step:
+            clock.move("train", "compile", first_step[0])
         valid = clock.time("valid", validate, model, valid_loader, device)
         recipe.after_epoch(valid)
         progress.best.offer(epoch, valid, model)
         progress.epoch, progress.history[epoch] = epoch, {"train_loss": loss, "valid_si_snri": valid}
         progress.elapsed_s, progress.seconds = time.perf_counter() - t0, dict(clock.seconds)
+        progress.peaks = peaks.read()
         if epoch < t.epochs and not recipe.should_stop:
-            _report(report, {"epoch": epoch, **progress.history[epoch], **about}, progress,
+            _report(report, {"epoch": epoch, **progress.history[epoch], **about, **progress.peaks}, progress,
                     _checkpoint(checkpointing, card, progress, model, recipe, generator))
     metrics = {"epoch": epoch, **progress.history[epoch], **about}
-    final = lambda: _final(plan, model, progress, clock, device)  # noqa: E731 - after the checkpoint is written
+    final = lambda: _final(plan, model, progress, clock, device, peaks)  # noqa: E731 - after the checkpoint is written
     _report(report, metrics, progress, _checkpoint(checkpointing, card, progress, model, recipe, generator), final)
+    peaks.close()
 
 
 def _report(report: Report, metrics: dict[str, Any], progress: _Progress, checkpoint, final=None) -> None:
@@ -181,16 +192,18 @@ def _report(report: Report, metrics: dict[str, Any], progress: _Progress, checkp
 
 
 def _final(plan: TrialPlan, model: torch.nn.Module, progress: _Progress, clock: Stopwatch,
-           device: torch.device) -> dict[str, Any]:
-    """The last report's extra keys: test rows of the best-validation weights, and the epoch
-    metrics of the epoch those weights are from (``selected``: what the trial is ranked by)."""
+           device: torch.device, peaks: PeakMemory) -> dict[str, Any]:
+    """The last report's extra keys: test rows of the best-validation weights, the epoch
+    metrics of the epoch those weights are from (``selected``: what the trial is ranked by),
+    seconds per phase and peak memory (test scoring included)."""
     model.load_state_dict(progress.best.model)
     rows = clock.time("eval", evaluate, model, test_conditions(plan.data_root), plan.n_src, plan.sample_rate,
                       device, plan.train.max_eval_utterances)
     return {"final": True, "results": rows, "selected": progress.history[progress.best.epoch],
             # train_s includes validation (as its column always has); valid_s is that part.
             "train_s": clock.seconds.get("train", 0.0) + clock.seconds.get("valid", 0.0),
-            "valid_s": clock.seconds.get("valid", 0.0), "eval_s": clock.seconds.get("eval", 0.0)}
+            "valid_s": clock.seconds.get("valid", 0.0), "eval_s": clock.seconds.get("eval", 0.0),
+            "compile_s": clock.seconds.get("compile"), **peaks.read()}
 
 
 @contextlib.contextmanager
@@ -205,7 +218,7 @@ def _checkpoint(enabled: bool, card: ModelCard, progress: _Progress, model: torc
     try:
         state = {"epoch": progress.epoch, "model": model.state_dict(), "recipe": recipe.state_dict(),
                  "rng": checkpoints.rng_state(generator), "history": progress.history,
-                 "elapsed_s": progress.elapsed_s, "seconds": progress.seconds}
+                 "elapsed_s": progress.elapsed_s, "seconds": progress.seconds, "peaks": progress.peaks}
         checkpoints.write(folder, card, progress.best, state)
         yield folder
     finally:
@@ -222,4 +235,4 @@ def _restore(folder: Path, model: torch.nn.Module, recipe: Recipe, generator: to
     recipe.load_state_dict(state["recipe"])
     checkpoints.set_rng_state(state["rng"], generator)
     return _Progress(int(state["epoch"]), best, dict(state["history"]), float(state["elapsed_s"]),
-                     dict(state["seconds"]))
+                     dict(state["seconds"]), dict(state.get("peaks", {})))
