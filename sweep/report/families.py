@@ -39,6 +39,10 @@ def print_families(out: TextIO, fmt: str = "table") -> None:
         print(f"{name}: {textwrap.shorten(fam.description, 110)}", file=out)
         for block, text in fam.blocks.items():
             print(f"  {block:<10} {text}", file=out)
+        if fam.inference != "direct":
+            print(f"  inference  {fam.inference}: forward clusters the network's embeddings into masks", file=out)
+        if fam.published_systems:
+            print(f"  published  {', '.join(fam.published_systems)} (the lecture's tables)", file=out)
         print("  hyperparameters:", file=out)
         for hp in fam.hyperparameters.values():
             dom = (f"one of {list(hp.choices)}" if hp.kind == "choice"

@@ -88,6 +88,14 @@ def _published_row(row: dict) -> str:
     return f'<tr class="pub" data-system="{esc(row["system"])}">{"".join(cells)}</tr>'
 
 
+def _inference_note(family: str) -> str:
+    try:
+        kind = get_family(family).inference
+    except KeyError:
+        return ""
+    return "" if kind == "direct" else f' <span class="dim">({esc(kind)} inference)</span>'
+
+
 def family_table_html(r: StudyReport) -> str:
     """One table per family of the study: our best trial above the family's published rows."""
     cond, assign = BESIDE_PUBLISHED
@@ -99,7 +107,7 @@ def family_table_html(r: StudyReport) -> str:
         rows = [_our_row(family, best)] + [_published_row(row) for row in pub.to_dict("records")]
         note = "" if len(pub) else (f'<p class="caption dim">The lecture has no table of {esc(family)} in this '
                                     "layout: our row stands alone.</p>")
-        title = f"<h3>{esc(family)}</h3>" if len(r.families) > 1 else ""
+        title = f"<h3>{esc(family)}{_inference_note(family)}</h3>" if len(r.families) > 1 else ""
         parts.append(f'{title}<table class="family-best" data-family="{esc(family)}"><thead>{head}</thead>'
                      f'<tbody>{"".join(rows)}</tbody></table>{note}')
     caption = (f'<p class="caption">Per family, our best trial by the objective (on validation), with its test '
