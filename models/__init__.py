@@ -24,7 +24,7 @@ from .base import Separator
 from .registry import FAMILIES, Family, HParam, MaskKnobs, build, get_family, register
 
 # Imported for their side effect: each family module calls register() at import time.
-from . import convtasnet, dprnn, dptnet, esd, sepformer, sudormrf, tasnet, upit  # noqa: E402,F401  (keep after the registry import)
+from . import cbldnn_gat, chimera, convtasnet, cupit_grid, danet, deepcasa, dpcl, dprnn, dptnet, esd, furcanext, sepformer, signprediction, sudormrf, tasnet, twostep, upit, vsunos, wavesplit  # noqa: E402,F401  (keep after the registry import)
 
 
 def _import_plugins() -> list[str]:

@@ -24,6 +24,7 @@ PINNED = {
     ("upit", "paper"): 46_387_970,  # 3 x 896 BLSTM on 129 bins; the 92.7M quoted doubles it
     ("upit", "paper_lstm"): 16_771_586,  # the quoted 46.3M matches our BLSTM, not an LSTM
     ("dptnet", "paper"): 2_834_945,  # the authors' code; the paper's thop count skips attention in-projections
+    ("wavesplit", "paper"): 85_065_785,  # 2.9x: the layers the paper and its author describe; docs/families.md
     ("dpcl", "paper"): 14_216_289,  # +4.5%: the "++" enhancement network's sizes are our reading of the paper
 }
 

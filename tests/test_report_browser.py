@@ -104,8 +104,8 @@ def test_every_report_section_and_figure_draws_without_errors_in_1400_px(pages):
     seen = _probe(report, folder)
     assert seen["errors"] == []
     sections = seen["sections"]
-    assert list(sections) == ["leaderboard", "params", "masks", "winner", "listen", "search", "unfinished", "curves",
-                              "spec"]
+    assert list(sections) == ["leaderboard", "params", "masks", "contrasts", "winner", "listen", "search",
+                              "unfinished", "curves", "spec"]
     assert seen["links"] == [f"#{s}" for s in sections] and seen["nav"] == "sticky"
     plots = {name: (s["plots"], s["drawn"]) for name, s in sections.items() if s["plots"]}
     assert plots == {"params": (1, 1), "search": (5, 5), "curves": (1, 1)}

@@ -46,7 +46,7 @@ def pairwise_mse(est: Tensor, target: Tensor) -> Tensor:
     return (est.unsqueeze(2) - target.unsqueeze(1)).pow(2).mean(dim=3)
 
 
-def _permutation_costs(pairwise: Tensor) -> tuple[Tensor, Tensor]:
+def permutation_costs(pairwise: Tensor) -> tuple[Tensor, Tensor]:
     """``[B, S_out, S_ref, N]`` -> (``[B, P, N]`` per-frame error summed over speakers, ``[P, S]`` perms)."""
     n_src = pairwise.shape[1]
     perms = permutations(n_src, pairwise.device)
@@ -66,7 +66,7 @@ def utterance_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         and ``perm`` ``[B, S]``, the chosen permutation per utterance (``perm[b, k]``: the
         output assigned to reference ``k``).
     """
-    costs, perms = _permutation_costs(pairwise_mse(est, target))  # [B, P, N]
+    costs, perms = permutation_costs(pairwise_mse(est, target))  # [B, P, N]
     n_src, n_frames = est.shape[1], est.shape[-1]
     best, index = costs.sum(dim=-1).min(dim=1)  # [B]
     return best.mean() / (n_frames * n_src), perms[index]
@@ -86,7 +86,7 @@ def frame_pit_loss(est: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         and ``perm`` ``[B, N, S]``, the chosen permutation per frame (``perm[b, n, k]``: the
         output assigned to reference ``k`` in frame ``n``).
     """
-    costs, perms = _permutation_costs(pairwise_mse(est, target))  # [B, P, N]
+    costs, perms = permutation_costs(pairwise_mse(est, target))  # [B, P, N]
     n_src, n_frames = est.shape[1], est.shape[-1]
     best, index = costs.min(dim=1)  # [B, N]
     return best.sum(dim=-1).mean() / (n_frames * n_src), perms[index]

@@ -130,10 +130,12 @@ def _onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, _shapes) ->
 def _torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, shapes) -> tuple[str, Runner]:
     """torch.jit.script, else a trace that holds for the check ``shapes``; the runner is the file
     loaded back with torch.jit.load."""
+    _forget_compiled_classes()
     try:
         module, method = torch.jit.script(model), "torch.jit.script"
     except Exception as exc:
         why = f"torch.jit.script fails at {_where(exc)}"
+        _forget_compiled_classes()
         try:
             module, method = torch.jit.trace(model, example, check_trace=False), "torch.jit.trace"
         except Exception as trace_exc:
@@ -148,6 +150,16 @@ def _torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, shap
         return method, _runner(loaded)
     module.save(str(path))
     return method, _runner(torch.jit.load(str(path)))
+
+
+def _forget_compiled_classes() -> None:
+    """Forget the module types TorchScript compiled so far in this process. A script that failed
+    leaves its types half-defined, and scripting another model that shares a block (the STFT of
+    the uPIT-style families) then fails on "Can't redefine method" instead of its own error.
+    The stores are private, so they are cleared only where they exist."""
+    with contextlib.suppress(AttributeError):
+        torch.jit._recursive.concrete_type_store.type_store.clear()
+        torch.jit._state._clear_class_state()
 
 
 def _runner(module) -> Runner:

@@ -21,6 +21,7 @@ from typing import Callable
 import plotly.offline
 
 from sweep.report import diagnostics
+from sweep.report.contrasts import contrasts_html, has_contrasts
 from sweep.report.family_best import family_table_html
 from sweep.report.kept import checkpoints_html, recipe_html
 from sweep.report.listen import listen_html
@@ -275,6 +276,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("leaderboard", "Leaderboard", "Leaderboard", _leaderboard),
     Section("params", "Size vs quality", "SI-SNRi against parameter count", _params),
     Section("masks", "Mask × activation", "Mask × activation", _masks, shown=lambda r: bool(r.mask_knobs)),
+    Section("contrasts", "Paired contrasts", "Paired contrasts", contrasts_html, shown=has_contrasts),
     Section("winner", "Best trial", "The best trial's recipe and the kept checkpoints", _winner),
     Section("listen", "Listen", "Listen: separated test utterances", listen_html),
     Section("search", "Search", "Search diagnostics", _search),

@@ -22,7 +22,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import special
 
-__all__ = ["ALPHA", "MeanCI", "PairedResult", "mean_ci", "paired_t_test", "ties_with_best"]
+__all__ = ["ALPHA", "MeanCI", "PairedDifference", "PairedResult", "mean_ci", "paired_difference", "paired_t_test",
+           "ties_with_best"]
 
 ALPHA: float = 0.05
 """Significance level of the paired comparisons."""
@@ -90,6 +91,27 @@ def paired_t_test(a: Mapping[str, float], b: Mapping[str, float]) -> PairedResul
     t = d.mean() / (d.std(ddof=1) / math.sqrt(d.size))
     p = float(2.0 * special.stdtr(d.size - 1, -abs(t)))
     return PairedResult(float(d.mean()), p, len(common))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """The mean of ``a - b`` over common utterances with its t-interval, and the paired test's p."""
+
+    diff: MeanCI  # mean difference and CI half-width, same unit as the scores (e.g. dB)
+    p_value: float  # two-sided paired t-test of a against b
+
+
+def paired_difference(a: Mapping[str, float], b: Mapping[str, float],
+                      confidence: float = 0.95) -> PairedDifference:
+    """Mean of ``a[u] - b[u]`` over the utterances ``u`` in both, its ``confidence`` t-interval
+    (:func:`mean_ci` of the differences) and the two-sided p of :func:`paired_t_test`.
+
+    Raises:
+        ValueError: fewer than two common utterances.
+    """
+    common = sorted(set(a) & set(b))
+    result = paired_t_test(a, b)  # raises below two common utterances
+    return PairedDifference(mean_ci([a[k] - b[k] for k in common], confidence), result.p_value)
 
 
 def _maximises(mode: Any) -> bool:
