@@ -232,3 +232,29 @@ def test_a_cluster_started_without_the_plugin_runs_its_family(tmp_path, tiny_dat
                           timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "study growth: 2/2 finished, 0 failed" in done.stdout, done.stdout
+
+
+def test_each_round_hands_tune_its_own_list_of_callbacks(monkeypatch) -> None:
+    """Tune appends its own callbacks (a progress reporter that keeps every trial it saw) to the
+    list it is given: a list shared by every round would carry them, and their trials, on."""
+    from ray import tune
+
+    from sweep.driver.rounds import Rounds
+
+    seen: list[list] = []
+
+    class FakeTuner:
+        def __init__(self, trainable, tune_config, run_config) -> None:
+            self.callbacks = run_config.callbacks
+            seen.append(self.callbacks)
+
+        def fit(self) -> None:
+            self.callbacks.append(object())  # as Tune's _create_default_callbacks does
+
+    monkeypatch.setattr(tune, "Tuner", FakeTuner)
+    ours = [object(), object()]
+    from ray.tune.search import Searcher
+
+    rounds = Rounds("s", None, Searcher(metric="m", mode="max"), None, 2, ours, None, 0, "/tmp", per_round=3)
+    assert rounds.run(7, lambda: False) == 3
+    assert [len(c) for c in seen] == [3, 3, 3] and len(ours) == 2

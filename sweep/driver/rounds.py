@@ -104,7 +104,9 @@ class Rounds:
                                         # A new worker process per trial (Ray's default) costs seconds
                                         # of start-up and imports each: docs/performance.md measured 6x.
                                         reuse_actors=True),
-            run_config=tune.RunConfig(name=run_name, storage_path=self.storage_path, callbacks=self.callbacks,
+            # A copy: Tune appends its own callbacks to the list it is given (a progress reporter
+            # that keeps every trial it saw), which would carry them into every later round.
+            run_config=tune.RunConfig(name=run_name, storage_path=self.storage_path, callbacks=list(self.callbacks),
                                       verbose=0, stop=self.stopper,
                                       failure_config=tune.FailureConfig(max_failures=self.max_failures),
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
