@@ -52,7 +52,7 @@ def trials_that_fit(nodes: list[tuple[float, float]], cpu: float, gpu: float) ->
     the ``nodes`` (CPUs, GPUs) run at once; a trial never spans nodes."""
     total = 0
     for c, g in nodes:
-        per_node = int(c // cpu + 1e-9) if cpu > 0 else 1 << 20
+        per_node = int(c // cpu + 1e-9)  # resources.cpu > 0: the spec checks it
         if gpu > 0:
             per_node = min(per_node, int(g / gpu + 1e-9))
         total += per_node

@@ -135,7 +135,6 @@ def _torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, shap
         module, method = torch.jit.script(model), "torch.jit.script"
     except Exception as exc:
         why = f"torch.jit.script fails at {_where(exc)}"
-        _forget_compiled_classes()
         try:
             module, method = torch.jit.trace(model, example, check_trace=False), "torch.jit.trace"
         except Exception as trace_exc:
@@ -153,7 +152,7 @@ def _torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, shap
 
 
 def _forget_compiled_classes() -> None:
-    """Forget the module types TorchScript compiled so far in this process. A script that failed
+    """Forget the module types TorchScript compiled so far in this process (before each script). A script that failed
     leaves its types half-defined, and scripting another model that shares a block (the STFT of
     the uPIT-style families) then fails on "Can't redefine method" instead of its own error.
     The stores are private, so they are cleared only where they exist."""
