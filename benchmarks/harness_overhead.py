@@ -18,7 +18,7 @@ into the time before the trial started (imports, database, Ray's start, Optuna, 
 start), the trial as the driver timed it (``sweep_trial.wall_s``), and the time after it (the
 report, Ray's shutdown).
 
-    .venv/bin/python benchmarks/harness_overhead.py --repeats 3   # a trial of about 60 s on 2 CPU cores
+    .venv/bin/python benchmarks/harness_overhead.py --repeats 3   # a trial of about 50-60 s on 2 CPU cores
     .venv/bin/python benchmarks/harness_overhead.py --quick       # seconds: the plumbing only
 """
 
@@ -42,7 +42,7 @@ STUDY = "overhead"
 CONVTASNET_CPU = ("N: 64, L: 16, B: 32, H: 64, P: 3, X: 5, R: 2, Sc: 32, "
                   "norm: gLN, causal: false, activation: sigmoid")
 SIZES = {  # corpus (seed 3, as tests/conftest.py's tiny_data), epochs, training cap, test cap
-    "full": {"corpus": {"seed": 3, "n_train": 120, "n_valid": 12, "n_test": 12}, "epochs": 4, "segment_s": 1.0,
+    "full": {"corpus": {"seed": 3, "n_train": 120, "n_valid": 12, "n_test": 12}, "epochs": 12, "segment_s": 1.0,
              "max_eval_utterances": 12},
     "quick": {"corpus": {"seed": 3, "n_train": 24, "n_valid": 4, "n_test": 4}, "epochs": 1, "segment_s": 0.5,
               "max_eval_utterances": 2},

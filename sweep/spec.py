@@ -50,7 +50,8 @@ TOP_KEYS = {"study", "family", "n_src", "seed", "dataset", "params", "train", "o
 
 BOOL_TRAIN_KEYS = ("dynamic_mixing", "compile")
 # String train keys and their values (sweep.worker.recipes builds them)
-CHOICE_TRAIN_KEYS = {"optimizer": ("adam", "adamw"), "schedule": ("none", "plateau", "step", "cosine")}
+CHOICE_TRAIN_KEYS = {"optimizer": ("adam", "adamw"), "schedule": ("none", "plateau", "step", "cosine"),
+                     "precision": ("auto", "fp32", "bf16")}
 # Numeric train keys that may be 0 (the others must be > 0)
 ZERO_TRAIN_KEYS = ("weight_decay", "min_lr", "warmup_steps", "plateau_start_epoch", "early_stop_patience")
 
@@ -70,6 +71,9 @@ class TrainSpec:
     num_threads: int = 1  # torch threads inside one trial
     dynamic_mixing: bool | None = None  # new training pairs every epoch (None: the dataset kind's default)
     compile: bool = False  # torch.compile the model (pays on GPUs for long runs; see benchmarks/)
+    # Autocast of training and validation forward passes: auto = bf16 on CUDA, fp32 on CPU;
+    # bf16 on CPU pays where the CPU has native bf16 (sweep.worker.precision). Test scoring is fp32.
+    precision: str = "auto"  # auto | fp32 | bf16
     # The recipe (sweep.worker.recipes; docs/families.md): the defaults are a fixed-rate Adam, no early stop.
     optimizer: str = "adam"  # adam (L2 weight decay) | adamw (decoupled weight decay)
     schedule: str = "none"  # none | plateau | step | cosine

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import tiny_spec
 from tests.ray_nodes import stop_ray_under
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # stops a node mid-trial: timing matters
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "RAY_AUTH_MODE": "token"}  # the second node and the driver show the head's token

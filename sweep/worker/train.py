@@ -10,20 +10,23 @@ import torch
 from torch.utils.data import DataLoader
 
 from sweep.scoring.metrics import pit_si_snri_torch
+from sweep.worker.precision import autocast
 
 
 def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                 grad_clip: float, device: torch.device, max_batches: int | None = None,
-                after_step: Callable[[], None] | None = None, first_step_s: list[float] | None = None) -> float:
+                after_step: Callable[[], None] | None = None, first_step_s: list[float] | None = None,
+                dtype: torch.dtype | None = None) -> float:
     """One pass over ``loader``; returns the mean training loss (the family's own objective).
     ``after_step`` runs after every ``optimizer.step()`` (the recipe's warmup and cosine,
     :meth:`sweep.worker.recipes.Recipe.after_batch`). ``first_step_s``, when given, receives the
-    seconds of the first step (a compiled model compiles there).
+    seconds of the first step (a compiled model compiles there). ``dtype`` is the forward pass's
+    autocast dtype (:func:`sweep.worker.precision.autocast_dtype`; None: float32).
 
     Batches are (mixture [B, T], sources [B, S, T], names). A non-finite loss stops the trial
-    with an error rather than poisoning the weights and reporting nonsense later. On CUDA the
-    forward pass runs under bf16 autocast (benchmarks/train_throughput.py measures the gain);
-    bf16 needs no loss scaling, and the weights and optimiser stay in float32.
+    with an error rather than poisoning the weights and reporting nonsense later. bf16 (CUDA's
+    default; benchmarks/train_throughput.py measures the gain) needs no loss scaling, and the
+    weights and optimiser stay in float32.
     """
     model.train()
     total, n = 0.0, 0
@@ -33,7 +36,7 @@ def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.opt
             break
         # Pinned host batches (the loader's pin_memory on CUDA) copy while the GPU still works.
         mix, sources = mix.to(device, non_blocking=True), sources.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(dtype, device):
             loss = model.training_loss(mix, sources)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at batch {i}")
@@ -52,15 +55,16 @@ def train_epoch(model: torch.nn.Module, loader: DataLoader, optimizer: torch.opt
 
 
 @torch.inference_mode()
-def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> float:
+def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+             dtype: torch.dtype | None = None) -> float:
     """Mean permutation-invariant SI-SNRi (dB) of the model's time-domain output on ``loader``.
-    On CUDA the forward pass runs under bf16 autocast, as training's does; the score is computed
-    in float32 (the test set's scores, :mod:`sweep.scoring.evaluate`, stay in full precision)."""
+    The forward pass runs under training's autocast ``dtype``; the score is computed in float32
+    (the test set's scores, :mod:`sweep.scoring.evaluate`, stay in full precision)."""
     model.eval()
     scores = []
     for mix, sources, _names in loader:
         mix, sources = mix.to(device, non_blocking=True), sources.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(dtype, device):
             est = model(mix)
         scores.append(pit_si_snri_torch(est.float(), sources, mix).cpu())
     if not scores:

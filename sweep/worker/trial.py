@@ -36,6 +36,7 @@ from sweep.plan import TrialPlan
 from sweep.scoring.evaluate import evaluate
 from sweep.store.runtime import code_version, device_name
 from sweep.worker.peaks import PeakMemory
+from sweep.worker.precision import autocast_dtype
 from sweep.worker.recipes import Recipe
 from sweep.worker.train import Stopwatch, train_epoch, validate
 
@@ -142,6 +143,7 @@ def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resum
     torch.set_num_threads(t.num_threads)
     seed_everything(plan.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = autocast_dtype(t.precision, device)
     peaks = PeakMemory(device)  # reset before the model and the data are loaded: they count
     model = models.build(plan.family, plan.model_params, n_src=plan.n_src, sample_rate=plan.sample_rate).to(device)
     card = ModelCard(plan.family, dict(plan.model_params), plan.n_src, plan.sample_rate, model.param_count(),
@@ -164,10 +166,10 @@ def run_plan(plan: TrialPlan, report: Report, checkpointing: bool = False, resum
         train_set.set_epoch(epoch)
         first_step = [] if t.compile and "compile" not in clock.seconds else None  # compiles on its first step
         loss = clock.time("train", train_epoch, model, train_loader, recipe.optimizer, t.grad_clip, device, batches,
-                          recipe.after_batch, first_step_s=first_step)
+                          recipe.after_batch, first_step_s=first_step, dtype=dtype)
         if first_step:
             clock.move("train", "compile", first_step[0])
-        valid = clock.time("valid", validate, model, valid_loader, device)
+        valid = clock.time("valid", validate, model, valid_loader, device, dtype)
         recipe.after_epoch(valid)
         progress.best.offer(epoch, valid, model)
         progress.epoch, progress.history[epoch] = epoch, {"train_loss": loss, "valid_si_snri": valid}

@@ -1,0 +1,44 @@
+"""Which floating-point precision a trial's forward passes run in (``train.precision``).
+
+``auto`` keeps each device's sensible default: bf16 autocast on CUDA (tensor cores, no loss
+scaling needed) and float32 on CPU, where bf16 only pays on CPUs with native bf16 instructions
+(AVX512-BF16 or AMX); elsewhere PyTorch emulates it and a step gets slower. ``bf16`` asks for
+autocast on either device, ``fp32`` for none. Weights, optimiser state, losses' reductions and
+the test set's scores stay in float32 whatever is chosen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 / AMX); False where unknown."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device``, or None for plain float32."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision not in ("auto", "bf16"):
+        raise ValueError(f"unknown precision {precision!r} (known: auto, fp32, bf16)")
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("train.precision=bf16 on a CPU without native bf16: PyTorch emulates it, "
+                    "so training is likely slower than in float32")
+    return torch.bfloat16
+
+
+def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device`` (a no-op context for None)."""
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
