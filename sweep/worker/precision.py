@@ -2,9 +2,11 @@
 
 ``auto`` keeps each device's sensible default: bf16 autocast on CUDA (tensor cores, no loss
 scaling needed) and float32 on CPU, where bf16 only pays on CPUs with native bf16 instructions
-(AVX512-BF16 or AMX); elsewhere PyTorch emulates it and a step gets slower. ``bf16`` asks for
-autocast on either device, ``fp32`` for none. Weights, optimiser state, losses' reductions and
-the test set's scores stay in float32 whatever is chosen.
+(AVX512-BF16 or AMX); elsewhere the conversions run in software and are expected to make a step
+slower than float32 (not measured: this project's CPU has AVX512-BF16). ``bf16`` asks for
+autocast on either device, ``fp32`` for none. Weights, optimiser state and the test set's
+scores stay float32 whatever is chosen; under autocast, the ops PyTorch's autocast keeps in
+float32 on that device (its per-device "fp32" op list) still run in float32.
 """
 
 from __future__ import annotations
