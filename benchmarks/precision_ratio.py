@@ -2,8 +2,7 @@
 
 Runs the main job's uPIT trial (``search_spaces/upit.yaml``, one grid point) for one epoch with
 ``train.precision`` fp32 and bf16, alternating (fp32 first in odd pairs, bf16 first in even ones),
-each run in a fresh process (one torch thread, as
-a trial gets), and reads the trial's own ``train_s`` (training plus validation, seconds). The
+each run in a fresh process (one torch thread, as a trial gets), and reads the trial's own ``train_s`` (training plus validation, seconds). The
 training set is capped (``--mixtures``) so a pair takes about a minute. Prints each run, the
 medians and, last, ``bf16_speedup=<fp32 train_s / bf16 train_s>``.
 
@@ -11,7 +10,7 @@ medians and, last, ``bf16_speedup=<fp32 train_s / bf16 train_s>``.
     .venv/bin/python benchmarks/precision_ratio.py --reps 1 --mixtures 64   # the plumbing only
 
 The corpus must exist (``sweep data make`` or one main job). Whether the CPU runs bf16 natively
-(AVX512-BF16 / AMX) is printed first: elsewhere PyTorch emulates bf16 and the ratio drops below 1.
+(AVX512-BF16 / AMX) is printed first: elsewhere we expect the ratio to fall below 1 (unmeasured).
 """
 
 from __future__ import annotations

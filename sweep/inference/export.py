@@ -152,8 +152,8 @@ def _torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path, shap
 
 
 def _forget_compiled_classes() -> None:
-    """Forget the module types TorchScript compiled so far in this process (before each script). A script that failed
-    leaves its types half-defined, and scripting another model that shares a block (the STFT of
+    """Forget the module types TorchScript compiled so far in this process (before each script).
+    A script that failed leaves its types half-defined, and scripting another model that shares a block (the STFT of
     the uPIT-style families) then fails on "Can't redefine method" instead of its own error.
     The stores are private, so they are cleared only where they exist."""
     with contextlib.suppress(AttributeError):

@@ -17,6 +17,9 @@ import logging
 
 import torch
 
+from sweep.spec import CHOICE_TRAIN_KEYS
+
+PRECISIONS: tuple[str, ...] = CHOICE_TRAIN_KEYS["precision"]
 log = logging.getLogger(__name__)
 
 
@@ -33,11 +36,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``precision`` on ``device``, or None for plain float32."""
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
-    if precision not in ("auto", "bf16"):
-        raise ValueError(f"unknown precision {precision!r} (known: auto, fp32, bf16)")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     if device.type == "cpu" and not cpu_has_native_bf16():
-        log.warning("train.precision=bf16 on a CPU without native bf16: PyTorch emulates it, "
-                    "so training is likely slower than in float32")
+        log.warning("train.precision=bf16 on a CPU without native bf16 (AVX512-BF16 / AMX): "
+                    "training is expected to be slower than in float32")
     return torch.bfloat16
 
 
