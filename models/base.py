@@ -2,7 +2,8 @@
 
 The trainer calls :meth:`Separator.training_loss`, evaluation calls :meth:`Separator.forward`
 (time domain in, time domain out) and, for the optimal-assignment rows,
-:meth:`Separator.oracle_assignment`. What else code outside ``models`` may need to know about a
+:meth:`Separator.oracle_assignment` (the test set asks for both through
+:meth:`Separator.assignments`). What else code outside ``models`` may need to know about a
 family (mask knobs, the oracle STFT, whether it has an oracle assignment) is declared on its
 :class:`~models.registry.Family`; no code outside ``models`` tests a family's name.
 """
@@ -74,6 +75,25 @@ class Separator(nn.Module, abc.ABC):
             ``sources[:, s]``), or ``None``.
         """
         return None
+
+    def assignments(self, mixture: Tensor, sources: Tensor) -> dict[str, Tensor]:
+        """Every output assignment the test set scores: ``{"default": forward(mixture)}``, plus
+        ``"optimal"``: :meth:`oracle_assignment` when the model has one.
+
+        A family whose two assignments share work (uPIT's masks) overrides this to do it once;
+        the values must equal the two methods' outputs (a contract test checks they do).
+
+        Args:
+            mixture: ``[B, T]``; sources: ``[B, S, T]``.
+
+        Returns:
+            ``{assignment: [B, S, T]}``.
+        """
+        outputs = {"default": self(mixture)}
+        optimal = self.oracle_assignment(mixture, sources)
+        if optimal is not None:
+            outputs["optimal"] = optimal
+        return outputs
 
     def lookahead(self) -> int | None:
         """How far ahead the model looks: output sample ``t`` depends on input samples

@@ -180,6 +180,17 @@ class UPIT(Separator):
         _, perm = frame_pit_loss(est, target)
         return self.synthesize(apply_permutation(masks, perm), mix_spec, mixture.shape[-1])
 
+    @torch.no_grad()
+    def assignments(self, mixture: Tensor, sources: Tensor) -> dict[str, Tensor]:
+        """Default and optimal assignment from one pass of the network: both invert the same
+        masks, in the order emitted and reordered frame by frame (:meth:`oracle_assignment`).
+        ``{"default": [B, S, T], "optimal": [B, S, T]}``."""
+        masks, mix_spec, est, target = self.estimates_and_targets(mixture, sources)
+        _, perm = frame_pit_loss(est, target)
+        length = mixture.shape[-1]
+        return {"default": self.synthesize(masks, mix_spec, length),
+                "optimal": self.synthesize(apply_permutation(masks, perm), mix_spec, length)}
+
     def extra_repr(self) -> str:
         return f"n_src={self.n_src}, sample_rate={self.sample_rate}, mask_type={self.mask_type!r}, pit={self.pit!r}"
 

@@ -10,7 +10,9 @@
   samples ahead, and the default variant, being non-causal, does not;
 - the declared capabilities agree with the models: ``has_oracle_assignment`` with
   ``Separator.oracle_assignment``, ``mask_knobs`` with the hyperparameters, ``oracle_stft``
-  with an invertible STFT.
+  with an invertible STFT;
+- ``Separator.assignments`` (what the test set scores) is bit for bit ``forward`` and
+  ``oracle_assignment``, however a family shares work between them.
 
 Family-specific behaviour (published sizes, torchaudio equality, mask ranges, ...) stays in
 the per-family test files.
@@ -108,6 +110,23 @@ def test_causal_variant_ignores_the_input_beyond_its_lookahead(name: str) -> Non
     default = build_cpu(name)
     if default.lookahead() is None:
         assert _output_change(default, t0)[: t0 - lookahead].max().item() > 1e-4
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_assignments_are_exactly_forward_and_oracle_assignment(name: str) -> None:
+    model = build_cpu(name).eval()
+    torch.manual_seed(0)
+    sources = torch.randn(2, 2, 1001)
+    mixture = sources.sum(dim=1)
+    with torch.no_grad():
+        both = model.assignments(mixture, sources)
+        expected = {"default": model(mixture)}
+        optimal = model.oracle_assignment(mixture, sources)
+    if optimal is not None:
+        expected["optimal"] = optimal
+    assert list(both) == list(expected)
+    for assignment, out in expected.items():  # shared work must not change a bit of the scores
+        assert torch.equal(both[assignment], out), f"{name}: {assignment} differs"
 
 
 @pytest.mark.parametrize("name", NAMES)
