@@ -1,3 +1,3 @@
 """Sweep: a benchmark harness for speech source separation."""
 
-__version__ = "0.4.1"
+__version__ = "0.4.2"

@@ -101,7 +101,7 @@ def test_the_reproducibility_record_names_code_libraries_and_device(tmp_path):
     store.trial_queued(row.id, 0, spec.resolve_trial({"mask_type": "AM", "hidden_size": 32, "train.lr": 1e-3}))
     trial = store.trials(row.id)[0]
     for r in (row, trial):
-        assert r.code_version.startswith("0.4.1") and r.code_dirty in (True, False)
+        assert r.code_version.startswith("0.4.2") and r.code_dirty in (True, False)
         assert r.torch_version == torch.__version__ and r.optuna_version and r.ray_version
         assert r.device_name and r.device_name != "cpu"  # the CPU model, not the device type
     assert trial.mask == "AM" and trial.activation == "sigmoid" and trial.params["num_layers"] >= 1
