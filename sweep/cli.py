@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
+
+STARTED = time.perf_counter()  # the command's start, for the launch's set-up phase
 
 import sweep
 from sweep.data.constants import N_TEST, N_TRAIN, N_VALID
@@ -54,6 +57,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     """``sweep launch SPEC`` and ``sweep resume STUDY``: run a study until it has its trials."""
     from sweep.data.check import DataError
     from sweep.driver.launch import Interrupted, ResourceError, launch, safe_url, spec_for_study
+    from sweep.driver.phases import Phases
     from sweep.spec import SpecError, load_spec
     from sweep.store import Store, StudyBusy
 
@@ -67,7 +71,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         else:
             spec, name = spec_for_study(Store(args.storage), args.study), args.study
         outcome = launch(spec, args.storage, study_name=name, max_concurrent=args.max_concurrent,
-                         ray_address=args.ray_address)
+                         ray_address=args.ray_address, phases=Phases(started=STARTED))
     except Interrupted as exc:
         storage = "" if args.storage == default_storage() else f" --storage '{safe_url(args.storage)}'"
         print(f"sweep: {exc}; resume with: sweep resume {exc.study}{storage}", file=sys.stderr)

@@ -211,3 +211,14 @@ class ProgressPrinter(Callback):
     def __getstate__(self) -> dict:  # Tune pickles callbacks into tuner.pkl; nothing here is needed there
         return {"planned": self.planned, "out": None, "objective": self.objective, "done": self.done,
                 "t0": self.t0, "best": self.best}
+
+
+class FirstTrialClock(Callback):
+    """Notes in the launch's :class:`~sweep.driver.phases.Phases` when its first trial started
+    running (Tune's ``on_trial_start``: the trial's worker is up and runs our code)."""
+
+    def __init__(self, phases) -> None:
+        self.phases = phases
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.phases.first_trial_started()

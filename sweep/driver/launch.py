@@ -45,10 +45,11 @@ class Outcome:
 
 
 def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurrent: int | None = None,
-           ray_address: str | None = None, out: TextIO | None = sys.stderr) -> Outcome:
-    """Run (or resume) ``spec`` until the study has ``spec.n_trials`` finished trials."""
+           ray_address: str | None = None, out: TextIO | None = sys.stderr, phases: Phases | None = None) -> Outcome:
+    """Run (or resume) ``spec`` until the study has ``spec.n_trials`` finished trials; ``phases``
+    (default: new ones, from now) collects where the time went."""
     _quiet_ray()
-    phases = Phases()
+    phases = phases or Phases()
     name = study_name or spec.study
     fit = check_resources(spec, ray_address)  # as bad data, an impossible trial stops before the store writes
     per_round()
@@ -61,6 +62,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         if remaining <= 0:
             _say(out, f"study {name}: {finished}/{spec.n_trials} trials already finished; nothing to run")
             return _outcome(store, study_id, name, spec, ran=0)
+        phases.setup_done()
         with phases.time("corpus"):
             data_root = data_root_for(spec, out, data_plan)
         store.set_study_data_root(study_id, str(Path(data_root).resolve()))
@@ -72,7 +74,7 @@ def launch(spec: Spec, storage: str, study_name: str | None = None, max_concurre
         with SignalCatcher() as signals:
             stopper = StopAll(signals, lease)
             rounds, progress, searcher = build_tuner(spec, store, study_id, (study, ostorage), str(data_root),
-                                                     finished, concurrent, name, out, stopper, carried)
+                                                     finished, concurrent, name, out, stopper, carried, phases)
             _say(out, f"study {name}: {finished}/{spec.n_trials} finished; running {remaining} trial(s), "
                       f"{concurrent} at a time; storage {safe_url(storage)}")
             try:
@@ -176,14 +178,15 @@ def _restore_missing_rows(store: Store, study_id: int, spec: Spec, study) -> Non
 
 
 def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, data_root: str, finished: int,
-                max_concurrent: int, name: str, out: TextIO | None, stopper: StopAll | None = None, carried=()):
+                max_concurrent: int, name: str, out: TextIO | None, stopper: StopAll | None = None, carried=(),
+                phases: Phases | None = None):
     """The :class:`~sweep.driver.rounds.Rounds` that run the trials still missing, the progress
     printer they report to, and the searcher (which the driver asks to close what a stop left
-    unfinished)."""
+    unfinished). ``phases``, when given, learns when the first trial starts."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from sweep.driver.callbacks import ProgressPrinter, StoreWriter
+    from sweep.driver.callbacks import FirstTrialClock, ProgressPrinter, StoreWriter
     from sweep.driver.keeper import CheckpointKeeper
     from sweep.driver.rounds import Rounds
     from sweep.driver.searcher import OptunaSearcher
@@ -200,8 +203,9 @@ def build_tuner(spec: Spec, store: Store, study_id: int, optuna_study: tuple, da
                                   mode=spec.objective.mode)
     trainable = tune.with_resources(run_trial, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     progress = ProgressPrinter(store, study_id, spec.n_trials, finished, spec.objective, out)
-    rounds = Rounds(name, trainable, searcher, scheduler, max_concurrent, [writer, keeper, progress], stopper,
-                    spec.max_retries, runs_storage())
+    callbacks = [writer, keeper, progress] + ([FirstTrialClock(phases)] if phases is not None else [])
+    rounds = Rounds(name, trainable, searcher, scheduler, max_concurrent, callbacks, stopper, spec.max_retries,
+                    runs_storage())
     return rounds, progress, searcher
 
 
