@@ -20,6 +20,9 @@ report, Ray's shutdown).
 
     .venv/bin/python benchmarks/harness_overhead.py --repeats 3   # a trial of about 50-60 s on 2 CPU cores
     .venv/bin/python benchmarks/harness_overhead.py --quick       # seconds: the plumbing only
+    .venv/bin/python benchmarks/harness_overhead.py --ray-address 127.0.0.1:6379   # Ray kept up
+
+Each pair also prints the launch's own phase line (set-up, Ray's start, the first trial's wait).
 """
 
 from __future__ import annotations
@@ -120,18 +123,21 @@ def _utc() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)  # as the store writes its timestamps
 
 
-def run_harness(work: Path, spec: Path) -> tuple[float, dict]:
-    """Wall seconds of ``sweep launch --report`` and the trial's row: its wall_s, test SI-SNRi, and
-    the seconds from the command's start to the trial's start and from the trial's end to the exit."""
+def run_harness(work: Path, spec: Path, ray_address: str | None = None) -> tuple[float, dict]:
+    """Wall seconds of ``sweep launch --report`` (``--ray-address``: on that running Ray instead of
+    a private one) and the trial's row: its wall_s, test SI-SNRi, and the seconds from the
+    command's start to the trial's start and from the trial's end to the exit."""
     db = work / "sweep.db"
     db.unlink(missing_ok=True)  # a fresh study every run (an existing one would have nothing to run)
+    address = ["--ray-address", ray_address] if ray_address else []
     began, t0 = _utc(), time.monotonic()
     done = subprocess.run([SWEEP, "launch", str(spec), "--storage", f"sqlite:///{db}", "--report",
-                           str(work / "overhead.html")], cwd=work, env=_env(work), capture_output=True, text=True,
-                          timeout=1800)
+                           str(work / "overhead.html"), *address], cwd=work, env=_env(work), capture_output=True,
+                          text=True, timeout=1800)
     wall, ended = time.monotonic() - t0, _utc()
     if done.returncode != 0:
         raise RuntimeError(f"sweep launch exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    phases = [line for line in done.stderr.splitlines() if line.startswith("phases (s):")]
     with sqlite3.connect(db) as c:
         (trial_id, wall_s, epochs, started, finished), = c.execute(
             "SELECT id, wall_s, epochs_done, started_at, finished_at FROM sweep_trial").fetchall()
@@ -139,7 +145,8 @@ def run_harness(work: Path, spec: Path) -> tuple[float, dict]:
         si_snri = {f"{cond}/{assign}": value for cond, assign, value in rows}
     return wall, {"trial_wall_s": wall_s or 0.0, "epochs": epochs, "si_snri": si_snri,
                   "before_s": (datetime.fromisoformat(started) - began).total_seconds(),
-                  "after_s": (ended - datetime.fromisoformat(finished)).total_seconds()}
+                  "after_s": (ended - datetime.fromisoformat(finished)).total_seconds(),
+                  "phases": phases[-1] if phases else "(no phase line)"}
 
 
 def same_results(a: dict[str, float], b: dict[str, float], tol_db: float = 1e-3) -> bool:
@@ -153,12 +160,13 @@ def _pair_lines(i: int, bare_wall: float, b: dict, harness_wall: float, h: dict)
         f"run {i}: bare loop {bare_wall:.1f} s wall ({b['start_s']:.1f} s imports and plan, {b['run_plan_s']:.1f} s "
         f"run_plan, {b['epochs']} epochs); sweep launch {harness_wall:.1f} s wall ({h['before_s']:.1f} s to the "
         f"trial's start, trial {h['trial_wall_s']:.1f} s, {h['after_s']:.1f} s after it; {h['epochs']} epochs)",
+        f"run {i}: sweep launch's {h['phases']}",
         f"run {i}: same test SI-SNRi in both arms: {'yes' if agree else 'NO'} "
         f"(bare {json.dumps(b['si_snri'])}; harness {json.dumps(h['si_snri'])})",
     ]
 
 
-def run(size: str, work: Path, out=sys.stdout, repeats: int = 1) -> dict[str, float]:
+def run(size: str, work: Path, out=sys.stdout, repeats: int = 1, ray_address: str | None = None) -> dict[str, float]:
     """Build the corpus, run the two arms ``repeats`` times (bare, harness, bare, ...), print each
     pair and the medians; returns the median figures."""
     spec = work / "overhead.yaml"
@@ -166,7 +174,7 @@ def run(size: str, work: Path, out=sys.stdout, repeats: int = 1) -> dict[str, fl
     build_corpus(work, size)
     bares, harnesses, agree = [], [], True
     for i in range(1, repeats + 1):
-        (bare_wall, b), (harness_wall, h) = run_bare(work, spec), run_harness(work, spec)
+        (bare_wall, b), (harness_wall, h) = run_bare(work, spec), run_harness(work, spec, ray_address)
         bares.append((bare_wall, b)), harnesses.append((harness_wall, h))
         agree &= same_results(b["si_snri"], h["si_snri"])
         for line in _pair_lines(i, bare_wall, b, harness_wall, h):
@@ -189,6 +197,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="folder for the corpus, database and report "
                     "(default: a temporary one, removed afterwards)")
     ap.add_argument("--repeats", type=int, default=1, help="run the pair this many times; medians count")
+    ap.add_argument("--ray-address", default=None, help="run the harness arm on this running Ray (e.g. one "
+                    "`ray start --head` keeps up) instead of starting a private one per launch")
     ap.add_argument("--bare", type=Path, default=None, metavar="SPEC", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare is not None:
@@ -197,10 +207,10 @@ def main() -> None:
     size = "quick" if args.quick else "full"
     if args.work is not None:
         args.work.mkdir(parents=True, exist_ok=True)
-        run(size, args.work.resolve(), repeats=args.repeats)
+        run(size, args.work.resolve(), repeats=args.repeats, ray_address=args.ray_address)
         return
     with tempfile.TemporaryDirectory(prefix="harness-overhead-") as tmp:
-        run(size, Path(tmp), repeats=args.repeats)
+        run(size, Path(tmp), repeats=args.repeats, ray_address=args.ray_address)
 
 
 if __name__ == "__main__":

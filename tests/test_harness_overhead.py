@@ -51,5 +51,7 @@ def test_a_quick_run_compares_the_same_trial_and_ends_with_the_fraction(tmp_path
     assert re.fullmatch(r"overhead_fraction=-?\d+\.\d{3}", lines[-1]), lines[-1]
     assert float(lines[-1].split("=")[1]) == pytest.approx(figures["overhead_fraction"], abs=1e-3)
     assert any(ln.startswith("run 1: same test SI-SNRi in both arms: yes") for ln in lines), lines
+    phase_line = next(ln for ln in lines if ln.startswith("run 1: sweep launch's phases (s): setup "))
+    assert "(the first trial ran after " in phase_line
     assert figures["bare_s"] > 0 and figures["harness_s"] > 0
     assert (tmp_path / "overhead.html").is_file()  # the harness arm went through the report too
