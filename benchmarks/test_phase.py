@@ -33,19 +33,31 @@ from sweep.data.wsj0mix import test_conditions  # noqa: E402
 from sweep import models  # noqa: E402
 from sweep.models import Separator  # noqa: E402
 from sweep.scoring.evaluate import evaluate  # noqa: E402
-from sweep.spec import load_spec  # noqa: E402
+from sweep.spec import Spec, load_spec  # noqa: E402
 
 
-def run(path: str, model: Separator, conditions: dict, spec, utterances: int) -> tuple[float, dict[str, float]]:
-    """Seconds of one evaluate() and its mean SI-SNRi per condition/assignment."""
+def run(path: str, model: Separator, conditions: dict[str, Path], spec: Spec,
+        utterances: int) -> tuple[float, dict[str, float], int]:
+    """Seconds of one evaluate(), its mean SI-SNRi per condition/assignment, and how many times
+    the network ran (calls of ``model.masks``)."""
     if path == "two passes":
         model.assignments = functools.partial(Separator.assignments, model)
     else:
         model.__dict__.pop("assignments", None)  # the family's own method again
+    passes = [0]
+    network = type(model).masks
+
+    def counted(*args, **kwargs):
+        passes[0] += 1
+        return network(model, *args, **kwargs)
+
+    model.masks = counted
     t0 = time.perf_counter()
     rows = evaluate(model, conditions, spec.n_src, spec.dataset.sample_rate, torch.device("cpu"),
                     max_utterances=utterances)
-    return time.perf_counter() - t0, {f"{r['condition']}/{r['assignment']}": r["si_snri"] for r in rows}
+    seconds = time.perf_counter() - t0
+    del model.masks
+    return seconds, {f"{r['condition']}/{r['assignment']}": r["si_snri"] for r in rows}, passes[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,12 +76,15 @@ def main(argv: list[str] | None = None) -> None:
     conditions = test_conditions(plan.data_root)
     times: dict[str, list[float]] = {"two passes": [], "one pass": []}
     scores: dict[str, dict[str, float]] = {}
+    passes: dict[str, int] = {}
     for i in range(1, args.reps + 1):
         for path in (("two passes", "one pass") if i % 2 else ("one pass", "two passes")):
-            seconds, scores[path] = run(path, model, conditions, spec, utterances)
+            seconds, scores[path], passes[path] = run(path, model, conditions, spec, utterances)
             times[path].append(seconds)
-            print(f"run {i} {path}: evaluate {seconds:.2f} s ({utterances} utterances "
-                  f"per condition, {len(scores[path])} rows)", flush=True)
+            print(f"run {i} {path}: evaluate {seconds:.2f} s ({utterances} utterances per condition, "
+                  f"{len(scores[path])} rows, {passes[path]} passes of the network)", flush=True)
+    if passes["two passes"] != 2 * passes["one pass"]:
+        raise SystemExit(f"the paths did not run as named: {passes}")
     same = scores["two passes"] == scores["one pass"]
     print(f"same scores to the last bit: {'yes' if same else 'NO'} ({scores['one pass']})")
     two, one = statistics.median(times["two passes"]), statistics.median(times["one pass"])

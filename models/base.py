@@ -81,7 +81,7 @@ class Separator(nn.Module, abc.ABC):
         ``"optimal"``: :meth:`oracle_assignment` when the model has one.
 
         A family whose two assignments share work (uPIT's masks) overrides this to do it once;
-        the values must equal the two methods' outputs (a contract test checks they do).
+        in eval mode the values must equal the two methods' outputs (a contract test checks).
 
         Args:
             mixture: ``[B, T]``; sources: ``[B, S, T]``.

@@ -184,7 +184,12 @@ class UPIT(Separator):
     def assignments(self, mixture: Tensor, sources: Tensor) -> dict[str, Tensor]:
         """Default and optimal assignment from one pass of the network: both invert the same
         masks, in the order emitted and reordered frame by frame (:meth:`oracle_assignment`).
-        ``{"default": [B, S, T], "optimal": [B, S, T]}``."""
+        ``{"default": [B, S, T], "optimal": [B, S, T]}``.
+
+        A model compiled in place (``train.compile``) or with forward hooks scores its default
+        assignment through ``self(mixture)`` as before, which this shortcut would bypass."""
+        if getattr(self, "_compiled_call_impl", None) is not None or self._forward_hooks or self._forward_pre_hooks:
+            return super().assignments(mixture, sources)
         masks, mix_spec, est, target = self.estimates_and_targets(mixture, sources)
         _, perm = frame_pit_loss(est, target)
         length = mixture.shape[-1]

@@ -23,7 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-STARTED = time.perf_counter()  # the command's start, for the launch's set-up phase
+_STARTED: list[float] = [time.perf_counter()]  # the command's start, for the first launch's set-up phase
+
+
+def _command_start() -> float:
+    """When this command started: the CLI's import for the first launch of the process, now for
+    any later one (a notebook or a test calling main() again)."""
+    return _STARTED.pop() if _STARTED else time.perf_counter()
 
 import sweep
 from sweep.data.constants import N_TEST, N_TRAIN, N_VALID
@@ -71,7 +77,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         else:
             spec, name = spec_for_study(Store(args.storage), args.study), args.study
         outcome = launch(spec, args.storage, study_name=name, max_concurrent=args.max_concurrent,
-                         ray_address=args.ray_address, phases=Phases(started=STARTED))
+                         ray_address=args.ray_address, phases=Phases(started=_command_start()))
     except Interrupted as exc:
         storage = "" if args.storage == default_storage() else f" --storage '{safe_url(args.storage)}'"
         print(f"sweep: {exc}; resume with: sweep resume {exc.study}{storage}", file=sys.stderr)

@@ -20,5 +20,9 @@ def test_a_quick_run_compares_both_paths_and_ends_with_the_ratio(tiny_data: Path
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert "same scores to the last bit: yes" in done.stdout
-    assert any(line.startswith("run 1 two passes: evaluate") for line in lines)
+    n_utterances = 2 * 2  # two conditions
+    assert any(line.startswith("run 1 two passes: evaluate") and line.endswith(f"{2 * n_utterances} passes "
+                                                                              "of the network)") for line in lines)
+    assert any(line.startswith("run 1 one pass: evaluate") and line.endswith(f"{n_utterances} passes "
+                                                                            "of the network)") for line in lines)
     assert re.fullmatch(r"shared_pass_speedup=\d+\.\d{3}", lines[-1])

@@ -12,13 +12,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ray.tune import Callback
 
 from sweep.objective import Objective, pareto_ranks
 from sweep.plan import TrialPlan
 from sweep.store import COMPLETE, FAILED, INFEASIBLE, PRUNED, Store, now
+
+if TYPE_CHECKING:
+    from sweep.driver.phases import Phases
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Interrupt|Exit))(?::\s*(.*))?$")
@@ -217,7 +220,7 @@ class FirstTrialClock(Callback):
     """Notes in the launch's :class:`~sweep.driver.phases.Phases` when its first trial started
     running (Tune's ``on_trial_start``: the trial's worker is up and runs our code)."""
 
-    def __init__(self, phases) -> None:
+    def __init__(self, phases: Phases) -> None:
         self.phases = phases
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:

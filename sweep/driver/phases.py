@@ -4,9 +4,11 @@ last launch's), beside each trial's own train / validate / test seconds (``sweep
 
 ``setup`` runs from the command's start (the CLI's import) to the corpus phase: imports, the
 spec, the checks, the database and the Optuna study. ``first_trial`` is not a phase of its own
-but the part of ``trials`` before the first trial started running: Tune's set-up and the first
-worker's start (a process, Ray, torch and our code imported), a fixed cost of every launch.
-``total`` is the wall-clock time from the command's start to the end of the report."""
+but the part of ``trials`` before the first trial started running: ``Tuner.fit()``'s set-up and
+the first worker's start (a process, Ray, torch and our code imported), a fixed cost of every
+launch. ``total`` is the wall-clock time from the command's start to the end of the report; the
+phases leave out a little of it (building the Tuner, closing the study), so they add up to a
+fraction of a second less."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def evaluate(model: Separator, conditions: dict[str, Path], n_src: int, sample_r
     """Score ``model`` on the test conditions.
 
     Args:
-        model: any separator; its ``oracle_assignment`` decides whether ``optimal`` rows exist.
+        model: any separator; its ``assignments`` decide whether ``optimal`` rows exist.
         conditions: condition name -> wsj0-2mix style folder.
         n_src, sample_rate: of the dataset.
         device: where the model runs; scoring runs on the CPU in float64.
@@ -74,7 +74,7 @@ def evaluate(model: Separator, conditions: dict[str, Path], n_src: int, sample_r
     for condition, folder in conditions.items():
         ds = Wsj0MixDataset(folder, n_src=n_src, segment=None, sample_rate=sample_rate)
         n = len(ds) if max_utterances is None else min(len(ds), max_utterances)
-        # "default" always has a row; "optimal" only if the model's oracle_assignment gives one.
+        # "default" always has a row; "optimal" only if the model's assignments include one.
         scores: dict[str, list[tuple[str, UtteranceScores]]] = {"default": []}
         for i in range(n):
             mix, sources, name = ds[i]
