@@ -23,18 +23,18 @@ import sys
 import time
 from pathlib import Path
 
-_STARTED: list[float] = [time.perf_counter()]  # the command's start, for the first launch's set-up phase
+_STARTED: list[float] = [time.perf_counter()]  # the command's start (before the imports below)
+
+import sweep  # noqa: E402
+from sweep.data.constants import N_TEST, N_TRAIN, N_VALID  # noqa: E402
+from sweep.store import default_storage  # noqa: E402
+from sweep.store.engine import StorageError  # noqa: E402
 
 
 def _command_start() -> float:
-    """When this command started: the CLI's import for the first launch of the process, now for
-    any later one (a notebook or a test calling main() again)."""
+    """When this command started, for a launch's set-up phase: the CLI's import for the first
+    launch of the process, now for any later one (a notebook or a test calling main() again)."""
     return _STARTED.pop() if _STARTED else time.perf_counter()
-
-import sweep
-from sweep.data.constants import N_TEST, N_TRAIN, N_VALID
-from sweep.store import default_storage
-from sweep.store.engine import StorageError
 
 
 class UsageError(Exception):

@@ -54,10 +54,8 @@ def phase_line(phases: dict[str, float], trials: Iterable) -> str:
     """``phases (s): corpus 0.1, oracle 3.2, ...`` with the trials' own seconds summed over the
     study's trials (``train_s`` includes validation, as its column always has)."""
     names = {"ray_start": "ray start"}
-    parts = [f"{names.get(k, k)} {phases[k]:.1f}" for k in ORDER if k in phases]
-    if "first_trial" in phases and "trials" in phases:
-        i = [k for k in ORDER if k in phases].index("trials")
-        parts[i] += f" (the first trial ran after {phases['first_trial']:.1f})"
+    notes = {"trials": f" (the first trial ran after {phases['first_trial']:.1f})"} if "first_trial" in phases else {}
+    parts = [f"{names.get(k, k)} {phases[k]:.1f}{notes.get(k, '')}" for k in ORDER if k in phases]
     rows = [t for t in trials if t.train_s is not None]
     if rows:
         valid = sum(t.valid_s or 0.0 for t in rows)
